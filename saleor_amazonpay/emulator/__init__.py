@@ -35,8 +35,10 @@ from .sns import (
     default_identity,
     ipn_message,
     sign_envelope,
-    string_to_sign as sns_string_to_sign,
     verify_envelope,
+)
+from .sns import (
+    string_to_sign as sns_string_to_sign,
 )
 from .testing import WSGIBrowser, make_test_merchant
 

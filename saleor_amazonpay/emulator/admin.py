@@ -145,7 +145,8 @@ class AdminApi:
 
     def checkout_session(self, request: Request, id: str) -> Response:
         with self.app.store.lock:
-            return json_response(200, self.view(self.app.store.get_checkout_session(id), self.app.base_url_for(request)))
+            session = self.app.store.get_checkout_session(id)
+            return json_response(200, self.view(session, self.app.base_url_for(request)))
 
     def charge_permission(self, request: Request, id: str) -> Response:
         with self.app.store.lock:

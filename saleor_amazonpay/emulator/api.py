@@ -108,7 +108,8 @@ def get_charge(ctx: ApiContext) -> Response:
 def capture_charge(ctx: ApiContext) -> Response:
     fields = validation.capture_charge(ctx.body)
     charge = ctx.store.get_charge(ctx.object_id or "", ctx.owner)
-    return json_response(200, ctx.store.capture_charge(charge, fields["captureAmount"], fields["softDescriptor"]).to_api())
+    charge = ctx.store.capture_charge(charge, fields["captureAmount"], fields["softDescriptor"])
+    return json_response(200, charge.to_api())
 
 
 def cancel_charge(ctx: ApiContext) -> Response:

@@ -18,10 +18,15 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from importlib import resources
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..core.constants import IDEMPOTENCY_HEADER, REQUEST_ID_HEADER, SIMULATION_HEADER, Environment
+from ..core.constants import (
+    IDEMPOTENCY_HEADER,
+    REQUEST_ID_HEADER,
+    SIMULATION_HEADER,
+    Environment,
+)
 from . import ids, routes
 from .admin import AdminApi
 from .api import HANDLERS, ApiContext
@@ -37,7 +42,14 @@ from .settings import EmulatorSettings
 from .sns import SigningIdentity
 from .store import Store
 from .verify import RequestVerifier
-from .wire import FAULT_HEADER, Request, Response, error_response, json_response, with_request_id
+from .wire import (
+    FAULT_HEADER,
+    Request,
+    Response,
+    error_response,
+    json_response,
+    with_request_id,
+)
 
 logger = logging.getLogger("saleor_amazonpay.emulator")
 
@@ -46,10 +58,18 @@ REPLAY_HEADER = "x-emulator-idempotent-replay"
 ORIGINAL_REQUEST_ID_HEADER = "x-emulator-original-request-id"
 
 
-def load_carrier_codes() -> "frozenset[str]":
-    """Amazon's delivery-tracker carrier list (the CSV from the "Delivery notifications" page)."""
-    text = resources.files(__package__).joinpath("static/carriers.csv").read_text(encoding="utf-8")
-    return frozenset(line.rsplit(",", 1)[-1].strip() for line in text.splitlines() if "," in line)
+def load_carrier_codes(source: "str | Path | Iterable[str] | None") -> "frozenset[str] | None":
+    """Carrier codes the emulator accepts on Delivery Trackers, or None for "any well-formed code".
+
+    ``source`` is a set of codes or the path of Amazon's carrier list CSV (``name,code`` lines,
+    downloadable from the "Delivery notifications" page): the package ships no copy of it.
+    """
+    if source is None:
+        return None
+    if isinstance(source, (str, Path)):
+        text = Path(source).expanduser().read_text(encoding="utf-8")
+        return frozenset(line.rsplit(",", 1)[-1].strip() for line in text.splitlines() if "," in line)
+    return frozenset(code.strip().upper() for code in source)
 
 
 @dataclass
@@ -69,7 +89,12 @@ class RequestRecord:
     fault: "str | None" = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {_camel(key): value for key, value in asdict(self).items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 class EmulatorApp:
@@ -87,7 +112,7 @@ class EmulatorApp:
         settings: "EmulatorSettings | None" = None,
         public_url: "str | None" = None,
         sns_identity: "SigningIdentity | None" = None,
-        strict_carriers: bool = True,
+        carrier_codes: "str | Path | Iterable[str] | None" = None,
         ipn_retry_delays: "tuple[float, ...]" = (0.2, 1.0),
     ) -> None:
         self.registry = registry if registry is not None else MerchantRegistry()
@@ -103,7 +128,7 @@ class EmulatorApp:
         self.ipn = IpnDispatcher(self.registry, self.clock, self.background_base_url, identity=sns_identity,
                                  retry_delays=ipn_retry_delays)
         self.requests: "deque[RequestRecord]" = deque(maxlen=1000)
-        self.known_carriers = load_carrier_codes() if strict_carriers else None
+        self.known_carriers = load_carrier_codes(carrier_codes)
         self.buyer = BuyerPages(self)
         self.admin = AdminApi(self)
 

@@ -57,6 +57,19 @@ def verify_button_signature(public_key, payload_json: str, signature: str, algor
     return False
 
 
+def _params(request: Request) -> "dict[str, Any]":
+    """Form fields, or a JSON object for the programmatic shortcuts."""
+    if not request.is_json:
+        return request.form()
+    try:
+        data = request.json() if request.body.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise AmazonError(400, "InvalidRequestFormat", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise AmazonError(400, "InvalidRequestFormat", "The request body must be a JSON object.")
+    return data
+
+
 class BuyerPages:
     def __init__(self, app: "EmulatorApp") -> None:
         self.app = app
@@ -95,9 +108,8 @@ class BuyerPages:
     # -- sign-in with the signed button payload -------------------------------------------
 
     def signin(self, request: Request) -> Response:
-        params = request.query if request.method == "GET" else (
-            request.json() if request.is_json else request.form())
         try:
+            params = request.query if request.method == "GET" else _params(request)
             session = self.create_session_from_button(params)
         except AmazonError as error:
             return self._error(request, error, title="Amazon Pay cannot start this checkout")
@@ -107,7 +119,8 @@ class BuyerPages:
         return redirect(self._approve_url(request, session), 303)
 
     def _approve_url(self, request: Request, session: CheckoutSession) -> str:
-        return f"{self.app.base_url_for(request)}/_emulator/buyer/approve?checkoutSessionId={session.checkout_session_id}"
+        base = self.app.base_url_for(request)
+        return f"{base}/_emulator/buyer/approve?checkoutSessionId={session.checkout_session_id}"
 
     def create_session_from_button(self, params: "dict[str, Any]") -> CheckoutSession:
         """What Amazon does when the buyer clicks the button: check the merchant's signature
@@ -203,7 +216,10 @@ class BuyerPages:
         return with_session_id(url or "", session.checkout_session_id)
 
     def approve_request(self, request: Request) -> Response:
-        data = request.json() if request.is_json else request.form()
+        try:
+            data = _params(request)
+        except AmazonError as error:
+            return self._error(request, error)
         session_id = str(data.get("checkoutSessionId") or "")
         if data.get("action") == "cancel":
             return self._buyer_cancel(request, session_id)
@@ -241,11 +257,8 @@ class BuyerPages:
             return outcome, self._destination(session, outcome)
 
     def confirm_request(self, request: Request, checkout_session_id: str) -> Response:
-        instrument = None
-        if request.method == "POST":
-            data = request.json() if request.is_json else request.form()
-            instrument = data.get("instrument")
         try:
+            instrument = _params(request).get("instrument") if request.method == "POST" else None
             outcome, url = self.confirm(checkout_session_id, instrument=instrument)
         except AmazonError as error:
             return self._error(request, error)

@@ -23,7 +23,13 @@ from . import ids
 from .clock import Clock, iso_millis
 from .merchants import MerchantRegistry
 from .objects import Event
-from .sns import SigningIdentity, build_envelope, default_identity, http_headers, ipn_message
+from .sns import (
+    SigningIdentity,
+    build_envelope,
+    default_identity,
+    http_headers,
+    ipn_message,
+)
 
 _AWS_REGION = {"na": "us-east-1", "eu": "eu-west-1", "jp": "us-west-2"}
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from html import escape
 
-from .fixtures import ADDRESSES, DEFAULT_ADDRESS, DEFAULT_BUYER_EMAIL, DEFAULT_BUYER_NAME, INSTRUMENTS
+from .fixtures import (
+    ADDRESSES,
+    DEFAULT_ADDRESS,
+    DEFAULT_BUYER_EMAIL,
+    DEFAULT_BUYER_NAME,
+    INSTRUMENTS,
+)
 from .objects import CheckoutSession
 
 _STYLE = """
@@ -76,7 +82,8 @@ def approval_page(session: CheckoutSession, *, region: str, store_name: str, err
         f"<label>Name <input name=\"name\" id=\"buyer-name\" value=\"{escape(DEFAULT_BUYER_NAME)}\"></label>",
         f"<label>Email <input name=\"email\" id=\"buyer-email\" value=\"{escape(DEFAULT_BUYER_EMAIL)}\"></label>",
         "</fieldset>",
-        f"<fieldset><legend>{label}</legend><select name=\"address\" id=\"address\">{address_options}</select></fieldset>",
+        f"<fieldset><legend>{label}</legend>",
+        f"<select name=\"address\" id=\"address\">{address_options}</select></fieldset>",
         _instrument_fields(current),
         "<button type=\"submit\" name=\"action\" value=\"approve\" id=\"amazonpay-approve\">Continue</button>",
         "<button type=\"submit\" name=\"action\" value=\"cancel\" id=\"amazonpay-cancel\">Cancel</button>",

@@ -136,6 +136,7 @@ class Emulator:
         self.quiet = quiet
         self.tick_interval = tick_interval
         self._server: "_ThreadingServer | None" = None
+        self._bound_port: "int | None" = None
         self._thread: "threading.Thread | None" = None
         self._ticker: "threading.Thread | None" = None
         self._stopping = threading.Event()
@@ -151,6 +152,7 @@ class Emulator:
         server.quiet = self.quiet
         server.set_app(self.app)
         self._server = server
+        self._bound_port = int(server.server_address[1])
         self.app.default_base_url = self.url
         return server
 
@@ -216,9 +218,10 @@ class Emulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        """The bound port (still known after stop(), for messages)."""
+        if self._bound_port is None:
             raise RuntimeError("the emulator is not started")
-        return int(self._server.server_address[1])
+        return self._bound_port
 
     @property
     def url(self) -> str:
@@ -259,11 +262,18 @@ def serve(
     public_url: "str | None" = None,
     quiet: bool = False,
     announce: "Callable[[str], None] | None" = print,
+    on_ready: "Callable[[Emulator], None] | None" = None,
     **app_kwargs: Any,
 ) -> None:
-    """Run the emulator in the foreground until Ctrl-C (what ``saleor-amazonpay emulator`` calls)."""
+    """Run the emulator in the foreground until Ctrl-C (what ``saleor-amazonpay emulator`` calls).
+
+    ``on_ready`` receives the bound :class:`Emulator` (its ``url``, ``app``; ``stop()`` ends
+    the call), e.g. to print the test merchant's configuration.
+    """
     emulator = Emulator(registry, host=host, port=port, public_url=public_url, quiet=quiet, **app_kwargs)
     emulator._bind()
+    if on_ready:
+        on_ready(emulator)
     if announce:
         announce(f"Amazon Pay API emulator listening on {emulator.url} "
                  f"({len(emulator.registry)} merchant(s); admin API at {emulator.url}/_emulator/health)")

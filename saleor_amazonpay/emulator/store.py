@@ -59,7 +59,8 @@ _OPEN_CHARGE_STATES = (
 _CANCELABLE_CHARGE_STATES = (ChargeState.AUTHORIZATION_INITIATED.value, ChargeState.AUTHORIZED.value)
 
 DECLINE_DESCRIPTIONS = {
-    "HardDeclined": "Charge was hard declined. Retry attempts will not succeed. Ask the buyer for another payment method.",
+    "HardDeclined": "Charge was hard declined. Retry attempts will not succeed. "
+                    "Ask the buyer for another payment method.",
     "SoftDeclined": "Charge was soft declined. Retry attempts may or may not be successful.",
     "AmazonRejected": "Charge was declined by Amazon.",
     "TransactionTimedOut": "Amazon could not process the authorization in time.",
@@ -114,7 +115,8 @@ class Store:
         return obj
 
     def get_checkout_session(self, checkout_session_id: str, owner: "Owner | None" = None) -> CheckoutSession:
-        return self._owned(self.checkout_sessions.get(checkout_session_id), owner, "Checkout Session", checkout_session_id)
+        return self._owned(self.checkout_sessions.get(checkout_session_id), owner, "Checkout Session",
+                           checkout_session_id)
 
     def get_charge_permission(self, charge_permission_id: str, owner: "Owner | None" = None) -> ChargePermission:
         return self._owned(self.charge_permissions.get(charge_permission_id), owner, "Charge Permission",
@@ -368,8 +370,8 @@ class Store:
             if charge_amount.currency_code != expected.currency_code:
                 raise currency_mismatch("chargeAmount", expected.currency_code, charge_amount.currency_code)
             if charge_amount.amount != expected.amount:
-                raise AmazonError(409, "AmountMismatch",
-                                  f"chargeAmount {charge_amount} does not match paymentDetails.chargeAmount {expected}.")
+                raise AmazonError(409, "AmountMismatch", f"chargeAmount {charge_amount} does not match "
+                                                         f"paymentDetails.chargeAmount {expected}.")
             if payment.total_order_amount is not None or total_order_amount is not None:
                 wanted = payment.total_order_amount
                 if wanted is None or total_order_amount is None:
@@ -566,7 +568,9 @@ class Store:
             self._set_charge_status(charge, ChargeState.AUTHORIZED.value, at=now)
 
     def _decline(self, charge: Charge, reason_code: str) -> None:
+        """Declined, and told by IPN; a hard decline also makes the permission NonChargeable."""
         self._set_charge_status(charge, ChargeState.DECLINED.value, reason_code, DECLINE_DESCRIPTIONS.get(reason_code))
+        self._emit_charge(charge)
         if reason_code == "HardDeclined":
             cp = self.charge_permissions[charge.charge_permission_id]
             self._make_non_chargeable(cp, "PaymentMethodInvalid",
@@ -585,12 +589,13 @@ class Store:
         charge.pending = None
         if pending.state == ChargeState.DECLINED.value:
             self._decline(charge, pending.reason_code or "HardDeclined")
-        elif pending.state == ChargeState.CAPTURED.value:
-            self._set_charge_status(charge, ChargeState.CAPTURED.value, at=pending.due)
         else:
-            self._authorize(charge)
-            charge.status.updated = pending.due
-        self._emit_charge(charge)
+            if pending.state == ChargeState.CAPTURED.value:
+                self._set_charge_status(charge, ChargeState.CAPTURED.value, at=pending.due)
+            else:
+                self._authorize(charge)
+                charge.status.updated = pending.due
+            self._emit_charge(charge)
         self._after_charge_change(charge)
 
     def _emit_charge(self, charge: Charge) -> None:
@@ -644,7 +649,6 @@ class Store:
                     self._start_pending_authorization(charge, "Declined", decline)
                 else:
                     self._decline(charge, decline)
-                    self._emit_charge(charge)
                     raise AmazonError(422, decline, DECLINE_DESCRIPTIONS[decline])
             elif simulation_code == "CaptureInitiated":
                 charge.capture_amount = amount

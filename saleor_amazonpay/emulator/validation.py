@@ -164,7 +164,8 @@ def _common_session_fields(body: dict, cleaned: dict) -> None:
     if "chargePermissionType" in body:
         kind = body["chargePermissionType"]
         if kind not in CHARGE_PERMISSION_TYPES:
-            raise invalid("chargePermissionType", f"chargePermissionType must be one of {', '.join(CHARGE_PERMISSION_TYPES)}.")
+            raise invalid("chargePermissionType",
+                          f"chargePermissionType must be one of {', '.join(CHARGE_PERMISSION_TYPES)}.")
         cleaned["chargePermissionType"] = kind
     for key in ("recurringMetadata", "providerMetadata", "deliverySpecifications", "addressDetails"):
         if key in body:

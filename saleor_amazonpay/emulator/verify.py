@@ -33,7 +33,13 @@ from ..core.constants import (
     Environment,
     SignatureAlgorithm,
 )
-from ..core.signing import canonical_request, parse_amz_date, parse_authorization, string_to_sign, verify
+from ..core.signing import (
+    canonical_request,
+    parse_amz_date,
+    parse_authorization,
+    string_to_sign,
+    verify,
+)
 from .errors import AmazonError
 from .merchants import Merchant, MerchantKey, MerchantRegistry
 from .wire import Request

@@ -15,8 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from saleor_amazonpay.core import AmazonPayClient, AmazonPayConfig, RequestsTransport, WSGITransport
-from saleor_amazonpay.emulator import Emulator, EmulatorApp, WSGIBrowser, generate_key_pair
+from saleor_amazonpay.core import (
+    AmazonPayClient,
+    AmazonPayConfig,
+    RequestsTransport,
+    WSGITransport,
+)
+from saleor_amazonpay.emulator import (
+    Emulator,
+    EmulatorApp,
+    WSGIBrowser,
+    generate_key_pair,
+)
 
 from .helpers import RawApi
 

@@ -8,7 +8,11 @@ from typing import Any, Mapping, Sequence
 
 from saleor_amazonpay.core import AmazonPayClient, AmazonPayConfig, Price
 from saleor_amazonpay.core.constants import IDEMPOTENCY_HEADER, SignatureAlgorithm
-from saleor_amazonpay.core.signing import RequestSigner, format_amz_date, load_private_key
+from saleor_amazonpay.core.signing import (
+    RequestSigner,
+    format_amz_date,
+    load_private_key,
+)
 from saleor_amazonpay.core.transport import PreparedRequest, RawResponse, WSGITransport
 from saleor_amazonpay.emulator import EmulatorApp
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from saleor_amazonpay.core import NotFoundError
@@ -106,7 +108,8 @@ def test_sandbox_objects_are_invisible_in_live(emulator_app, key_pair):
 def test_simulation_code_only_in_sandbox(emulator_app, key_pair):
     merchant = new_merchant(emulator_app, key_pair, env="live")
     raw = RawApi(emulator_app, merchant.config)
-    response = raw.send("POST", "/checkoutSessions/x/complete", {"chargeAmount": {"amount": "1", "currencyCode": "USD"}},
+    body = {"chargeAmount": {"amount": "1", "currencyCode": "USD"}}
+    response = raw.send("POST", "/checkoutSessions/x/complete", body,
                         unsigned_extra={"x-amz-pay-simulation-code": "Declined"})
     assert reason(response) == (400, "InvalidSandboxSimulationSpecified")
 
@@ -129,7 +132,5 @@ def test_response_shape_of_a_new_session(client):
         assert key in raw, key
     assert raw["releaseEnvironment"] == "Sandbox" and raw["storeId"] == client.config.store_id
     assert set(raw["statusDetails"]) == {"state", "reasonCode", "reasonDescription", "lastUpdatedTimestamp"}
-    import re
-
     assert re.match(r"^\d{8}T\d{6}Z$", raw["creationTimestamp"])
     assert re.match(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", raw["checkoutSessionId"])

@@ -15,7 +15,6 @@ from saleor_amazonpay.emulator import (
     Merchant,
     MerchantKey,
     MerchantRegistry,
-    generate_key_pair,
     make_test_merchant,
     new_public_key_id,
 )

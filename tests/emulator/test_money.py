@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from .conftest import new_merchant
@@ -16,7 +18,8 @@ def update(raw, session_id, amount, currency="USD", **details):
 
 def new_session(raw) -> str:
     body = {"storeId": raw.config.store_id, "webCheckoutDetails": {"checkoutReviewReturnUrl": "https://s.test/r"}}
-    return body_of(raw.send("POST", "/checkoutSessions", body, idempotency_key="k" + str(id(body))))["checkoutSessionId"]
+    response = raw.send("POST", "/checkoutSessions", body, idempotency_key=uuid.uuid4().hex)
+    return body_of(response)["checkoutSessionId"]
 
 
 @pytest.mark.parametrize("amount, shown", [("14.00", "14.00"), ("14", "14.00"), ("14.5", "14.50"),

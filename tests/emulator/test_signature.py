@@ -7,9 +7,18 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from saleor_amazonpay.core import AuthenticationError, InvalidRequestError, SignatureAlgorithm
+from saleor_amazonpay.core import (
+    AuthenticationError,
+    InvalidRequestError,
+    SignatureAlgorithm,
+)
 from saleor_amazonpay.core.constants import REQUEST_ID_HEADER
-from saleor_amazonpay.core.signing import canonical_request, format_amz_date, hex_sha256, load_private_key
+from saleor_amazonpay.core.signing import (
+    canonical_request,
+    format_amz_date,
+    hex_sha256,
+    load_private_key,
+)
 from saleor_amazonpay.emulator import EmulatorApp
 
 from .conftest import make_client, new_merchant

@@ -1,4 +1,4 @@
-"""Which Amazon Delivery Tracker ``carrierCode`` a shipment has.
+"""Which Amazon Delivery Tracker ``carrierCode`` a shipment has (Saleor-free).
 
 First match wins (see :func:`choose_carrier`):
 
