@@ -53,6 +53,14 @@ from .consts import (
 )
 from .settings import ChannelSettings
 
+_HOOK_KINDS = {
+    "process_payment": TransactionKind.ACTION_TO_CONFIRM,
+    "confirm_payment": TransactionKind.AUTH,
+    "capture_payment": TransactionKind.CAPTURE,
+    "refund_payment": TransactionKind.REFUND,
+    "void_payment": TransactionKind.VOID,
+}
+
 logger = logging.getLogger("saleor_amazonpay.gateway")
 
 SESSION_LIFETIME = timedelta(hours=24)
@@ -109,6 +117,41 @@ def _price(info: PaymentData, amount: "Decimal | None" = None) -> Price:
     return Price(Decimal(str(info.amount if amount is None else amount)), info.currency)
 
 
+def guarded(operation, settings: ChannelSettings, info: PaymentData) -> GatewayResponse:
+    """Run a hook so that it can only *return* a failure, never raise one.
+
+    An exception escaping a payment hook leaves Saleor's checkout locked for minutes
+    ("checkout completion in progress"); a failed response lets the buyer retry at once.
+    """
+    try:
+        return operation(settings, info)
+    except Exception:  # noqa: BLE001 - the one place that must catch everything
+        logger.exception("Amazon Pay %s crashed for payment %s", operation.__name__, info.payment_id)
+        kind = _HOOK_KINDS.get(operation.__name__, TransactionKind.AUTH)
+        buyer_facing = operation.__name__ in ("process_payment", "confirm_payment")
+        return _failed(info, kind, PaymentRefused("unexpected error; see the server log"), buyer_facing=buyer_facing)
+
+
+_SETTLED_KINDS = (TransactionKind.AUTH, TransactionKind.CAPTURE, TransactionKind.PENDING, TransactionKind.CONFIRM)
+
+
+def _already_settled(info: PaymentData) -> "GatewayResponse | None":
+    """A payment Saleor already recorded as authorized/captured/pending must not be redone.
+
+    Two racing ``checkoutComplete`` calls can both reach the gateway (Saleor checks the
+    payment's state only through ``to_confirm``); the transactions Saleor passes in tell us
+    the first one finished, without another query or Amazon call.
+    """
+    for txn in reversed(info.transactions or []):
+        if txn.is_success and txn.kind in _SETTLED_KINDS:
+            amount = txn.amount.get("amount") if isinstance(txn.amount, dict) else txn.amount
+            response = _response(info, kind=txn.kind, amount=Decimal(str(amount)), transaction_id=txn.token,
+                                 psp_reference=info.psp_reference or txn.token)
+            response.transaction_already_processed = True
+            return response
+    return None
+
+
 # -- checkout: process (update session) and confirm (complete session) ----------------------
 
 
@@ -156,6 +199,9 @@ def _checked_amount(info: PaymentData, settings: ChannelSettings) -> Price:
 def process_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResponse:
     """First ``checkoutComplete``: put the server-side amount on the session, return the redirect."""
     kind = TransactionKind.ACTION_TO_CONFIRM
+    settled = _already_settled(info)
+    if settled is not None:
+        return settled
     session_id = (info.token or (info.data or {}).get(SESSION_ID_PARAM) or "").strip()
     try:
         if not _SESSION_ID_RE.match(session_id):
@@ -226,6 +272,9 @@ def _update_payload(settings: ChannelSettings, info: PaymentData, amount: Price)
 
 def confirm_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResponse:
     """Second ``checkoutComplete`` after the buyer's return: Complete Checkout Session."""
+    settled = _already_settled(info)
+    if settled is not None:
+        return settled
     session_id = info.token or ""
     returned = (info.data or {}).get(SESSION_ID_PARAM)
     if returned is not None and returned != session_id:
@@ -402,6 +451,9 @@ def void_payment(settings: ChannelSettings, info: PaymentData) -> GatewayRespons
     charge_permission_id, charge_id = _ids(info, payment)
     client = client_for(settings)
     try:
+        if payment.captured_amount > 0:
+            # Saleor's orderVoid only checks is_active; voiding would strand captured money.
+            raise PaymentRefused("this payment has captured money: refund it instead of voiding")
         if charge_id:
             try:
                 client.cancel_charge(charge_id, "Order canceled by the merchant")

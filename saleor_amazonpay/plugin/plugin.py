@@ -80,7 +80,7 @@ class AmazonPayGatewayPlugin(BasePlugin):
         # The token is Amazon's checkout session id: the plugin cannot work without it.
         return True
 
-    def initialize_payment(self, payment_data, previous_value):
+    def initialize_payment(self, payment_data, previous_value, **kwargs):
         """``paymentInitialize``: buyer details for the review page, or a per-checkout button."""
         if not self.active:
             return previous_value
@@ -119,27 +119,27 @@ class AmazonPayGatewayPlugin(BasePlugin):
     def process_payment(self, payment_information: "PaymentData", previous_value) -> "GatewayResponse":
         if not self.active:
             return previous_value
-        return gateway.process_payment(self.settings, payment_information)
+        return gateway.guarded(gateway.process_payment, self.settings, payment_information)
 
     def confirm_payment(self, payment_information: "PaymentData", previous_value) -> "GatewayResponse":
         if not self.active:
             return previous_value
-        return gateway.confirm_payment(self.settings, payment_information)
+        return gateway.guarded(gateway.confirm_payment, self.settings, payment_information)
 
     def capture_payment(self, payment_information: "PaymentData", previous_value) -> "GatewayResponse":
         if not self.active:
             return previous_value
-        return gateway.capture_payment(self.settings, payment_information)
+        return gateway.guarded(gateway.capture_payment, self.settings, payment_information)
 
     def refund_payment(self, payment_information: "PaymentData", previous_value) -> "GatewayResponse":
         if not self.active:
             return previous_value
-        return gateway.refund_payment(self.settings, payment_information)
+        return gateway.guarded(gateway.refund_payment, self.settings, payment_information)
 
     def void_payment(self, payment_information: "PaymentData", previous_value) -> "GatewayResponse":
         if not self.active:
             return previous_value
-        return gateway.void_payment(self.settings, payment_information)
+        return gateway.guarded(gateway.void_payment, self.settings, payment_information)
 
     def _channel_slug(self) -> str:
         return getattr(self.channel, "slug", "") or ""

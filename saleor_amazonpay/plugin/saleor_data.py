@@ -62,7 +62,7 @@ def server_checkout_total(checkout_token: "str | None") -> "tuple[Decimal, str] 
     checkout = Checkout.objects.filter(token=checkout_token).only("token", "total_gross_amount", "currency").first()
     if checkout is None:
         return None
-    total = checkout.total_gross_amount - checkout.get_total_gift_cards_balance()
+    total = checkout.total_gross_amount - checkout.get_total_gift_cards_balance().amount
     return max(total, Decimal(0)), checkout.currency
 
 

@@ -106,6 +106,8 @@ else:
         "saleor.graphql.account.tests.fixtures",
         "saleor.payment.tests.fixtures",
         "saleor.webhook.tests.circuit_breaker.fixtures",
+        # Ours: the emulator, the configured plugin and a storefront driver.
+        "amazonpay_fixtures",
     ]
 
     def pytest_addoption(parser):
