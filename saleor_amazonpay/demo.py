@@ -53,7 +53,7 @@ from .core.models import Charge, currency_exponent
 from .emulator import INSTRUMENTS, Emulator
 from .emulator.fixtures import find_instrument
 
-__all__ = ["DemoError", "DemoResult", "INTENTS", "REGIONS", "run_demo"]
+__all__ = ["INTENTS", "REGIONS", "DemoError", "DemoResult", "run_demo"]
 
 #: The shop's pages Amazon sends the buyer back to. Nothing listens there: the demo
 #: reads ``amazonCheckoutSessionId`` from the redirect, as the storefront would.

@@ -35,6 +35,17 @@ from .errors import (
     SigningError,
     TransportError,
 )
+from .ipn import (
+    InMemoryReplayCache,
+    IpnNotification,
+    IpnNotificationType,
+    IpnObjectType,
+    ReplayCache,
+    SnsEnvelope,
+    SnsVerifier,
+    parse_envelope,
+    parse_notification,
+)
 from .models import (
     Address,
     Buyer,
@@ -60,4 +71,6 @@ __all__ = [
     "RequestSigner", "RequestsTransport", "ResponseTimeout", "RetryPolicy", "ServerError", "SignatureAlgorithm",
     "SigningError", "StatusDetails", "Timeouts", "Transport", "TransportError", "WSGITransport",
     "new_idempotency_key",
+    "InMemoryReplayCache", "IpnNotification", "IpnNotificationType", "IpnObjectType", "ReplayCache",
+    "SnsEnvelope", "SnsVerifier", "parse_envelope", "parse_notification",
 ]

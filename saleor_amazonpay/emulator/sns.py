@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -31,6 +32,7 @@ from .clock import iso_millis
 _NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 _SUBSCRIPTION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 _HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+_VALID_FROM = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ class SigningIdentity:
             .issuer_name(name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
+            # Valid from a fixed past date, not "yesterday": the emulator clock may be pinned in
+            # the past (Clock(start=...)), and a verifier sharing that clock must still accept it.
+            .not_valid_before(_VALID_FROM)
             .not_valid_after(now + timedelta(days=3650))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
             .sign(key, hashes.SHA256())
@@ -158,10 +162,23 @@ def build_envelope(
     envelope["Timestamp"] = iso_millis(timestamp or datetime.now(timezone.utc))
     sign_envelope(envelope, identity or default_identity(), signature_version)
     envelope["SigningCertURL"] = signing_cert_url
-    envelope["UnsubscribeURL"] = unsubscribe_url or (
-        signing_cert_url.rsplit("/_emulator/", 1)[0] + f"/_emulator/sns/unsubscribe?SubscriptionArn={topic_arn}"
-    )
+    envelope["UnsubscribeURL"] = unsubscribe_url or _unsubscribe_url(signing_cert_url, topic_arn)
     return envelope
+
+
+def _subscription_arn(topic_arn: str) -> str:
+    """The (stable, made-up) subscription ARN of the merchant endpoint on ``topic_arn``."""
+    return f"{topic_arn}:{uuid.uuid5(uuid.NAMESPACE_URL, topic_arn)}"
+
+
+def _unsubscribe_url(signing_cert_url: str, topic_arn: str) -> str:
+    if "/_emulator/" in signing_cert_url:
+        base = signing_cert_url.rsplit("/_emulator/", 1)[0]
+        return f"{base}/_emulator/sns/unsubscribe?SubscriptionArn={_subscription_arn(topic_arn)}"
+    # A certificate URL that is not the emulator's (e.g. an AWS-shaped one in a verifier
+    # test): answer with AWS's own UnsubscribeURL shape on that host.
+    parts = urlsplit(signing_cert_url)
+    return f"{parts.scheme}://{parts.netloc}/?Action=Unsubscribe&SubscriptionArn={_subscription_arn(topic_arn)}"
 
 
 def http_headers(envelope: Mapping[str, Any], subscription_arn: "str | None" = None) -> dict:
@@ -173,5 +190,5 @@ def http_headers(envelope: Mapping[str, Any], subscription_arn: "str | None" = N
         "x-amz-sns-message-type": envelope["Type"],
         "x-amz-sns-message-id": envelope["MessageId"],
         "x-amz-sns-topic-arn": topic,
-        "x-amz-sns-subscription-arn": subscription_arn or f"{topic}:{uuid.uuid5(uuid.NAMESPACE_URL, topic)}",
+        "x-amz-sns-subscription-arn": subscription_arn or _subscription_arn(topic),
     }

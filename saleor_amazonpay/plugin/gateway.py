@@ -309,6 +309,7 @@ def _complete(settings: ChannelSettings, info: PaymentData, session_id: str, amo
         public[META_CHARGE_ID] = session.charge_id
     saleor_data.save_payment_meta(payment, public=public, private={
         "paymentIntent": intent,
+        "moneyHeld": intent != PaymentIntent.CONFIRM.value,
         "chargeAmount": amount.formatted(),
         "completedAt": datetime.now(timezone.utc).isoformat(),
         "outcome": kind,
@@ -345,8 +346,10 @@ def _reconcile_complete(client, session_id: str, amount: Price, error: AmazonPay
 def _outcome(client, session: CheckoutSession, intent: str, converged: bool) -> "tuple[str, str]":
     """Saleor transaction kind and id for a completed session."""
     if intent == PaymentIntent.CONFIRM.value or not session.charge_id:
-        # Confirm: a Chargeable charge permission, no money moved yet.
-        return TransactionKind.CONFIRM, session.charge_permission_id or session.checkout_session_id
+        # Confirm: a Chargeable charge permission, no money held. Saleor can only capture
+        # a legacy payment that has an AUTH transaction, so the permission is recorded as
+        # one (token = chargePermissionId); capture then charges the permission.
+        return TransactionKind.AUTH, session.charge_permission_id or session.checkout_session_id
     if session.authorization_pending:
         return TransactionKind.PENDING, session.charge_id
     if not converged:

@@ -228,3 +228,17 @@ def amazonpay(settings, channel_USD, api_client, emulator, amazonpay_merchant):
     yield storefront
     clients.observers[:] = []
     clients.reset()
+    emulator.app.clock.reset()
+    emulator.app.faults.clear()
+
+
+@pytest.fixture
+def staff_client(staff_api_client, staff_user, permission_manage_orders, permission_manage_payments,
+                 permission_manage_plugins):
+    """A staff member with the dashboard permissions of a shop manager, in every channel."""
+    from saleor.account.models import Group
+
+    group = Group.objects.create(name="Amazon Pay managers", restricted_access_to_channels=False)
+    group.permissions.add(permission_manage_orders, permission_manage_payments, permission_manage_plugins)
+    group.user_set.add(staff_user)
+    return staff_api_client

@@ -44,7 +44,9 @@ def test_gateway_is_listed_with_a_signed_button_config(amazonpay, checkout_with_
     [
         ("Authorize", "Authorized", ChargeStatus.NOT_CHARGED, TransactionKind.AUTH),
         ("AuthorizeWithCapture", "Captured", ChargeStatus.FULLY_CHARGED, TransactionKind.CAPTURE),
-        ("Confirm", None, ChargeStatus.NOT_CHARGED, TransactionKind.CONFIRM),
+        # Confirm holds no money; it is recorded as an AUTH on the charge permission so
+        # that Saleor lets staff charge it later.
+        ("Confirm", None, ChargeStatus.NOT_CHARGED, TransactionKind.AUTH),
     ],
 )
 def test_each_intent_creates_the_order_and_stores_amazon_ids(
@@ -73,6 +75,8 @@ def test_each_intent_creates_the_order_and_stores_amazon_ids(
         assert "chargeId" not in payment.metadata
         assert objects["charges"] == []
         assert payment.psp_reference == session["chargePermissionId"]
+        assert payment.transactions.get(kind=kind).token == session["chargePermissionId"]
+        assert json.loads(payment.private_metadata["amazonpay"])["moneyHeld"] is False
     else:
         [charge] = objects["charges"]
         assert payment.metadata["chargeId"] == charge["chargeId"] == session["chargeId"]

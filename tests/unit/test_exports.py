@@ -58,6 +58,15 @@ EXPECTED_ALL = [
     "TransportError",
     "WSGITransport",
     "new_idempotency_key",
+    "InMemoryReplayCache",
+    "IpnNotification",
+    "IpnNotificationType",
+    "IpnObjectType",
+    "ReplayCache",
+    "SnsEnvelope",
+    "SnsVerifier",
+    "parse_envelope",
+    "parse_notification",
 ]
 
 
