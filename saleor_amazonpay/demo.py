@@ -239,6 +239,7 @@ class _Demo:
         self.browser = requests.Session()
         self.browser.headers["User-Agent"] = "Mozilla/5.0 (saleor-amazonpay demo buyer)"
         self.step = 0
+        self.charge_states: "dict[str, str]" = {}
         self.order_ref = "DEMO" + time.strftime("%H%M%S")
 
     # -- output -----------------------------------------------------------------------
@@ -431,6 +432,7 @@ class _Demo:
         if session.charge_id:
             result.charge_ids.append(session.charge_id)
             charge = client.get_charge(session.charge_id)
+            self.charge_states[charge.charge_id] = charge.status.state
             self.item("chargeId", f"{session.charge_id}  {charge.status.state} {charge.charge_amount}")
         else:
             self.item("chargeId", "none (paymentIntent Confirm: the payment method is saved, nothing charged)")
@@ -476,6 +478,7 @@ class _Demo:
             self._expect(charge.status.state, "Captured", "Create Charge (captureNow)")
             self.item("create charge", f"{charge.charge_id}  {charge.status.state} {charge.captured_amount}")
             charges.append(charge)
+        self.charge_states.update((c.charge_id, c.status.state) for c in charges)
         result.captured_total = sum((c.captured_amount.amount for c in charges if c.captured_amount), Decimal(0))
         permission = client.get_charge_permission(cp_id)
         result.charge_permission_state = permission.status.state
@@ -553,7 +556,7 @@ class _Demo:
             ("chargePermissionId", result.charge_permission_id or "-", result.charge_permission_state or ""),
         ]
         for index, charge_id in enumerate(result.charge_ids, start=1):
-            rows.append((f"chargeId #{index}", charge_id, ""))
+            rows.append((f"chargeId #{index}", charge_id, self.charge_states.get(charge_id, "")))
         rows.append(("refundId", result.refund_id or "-", result.refund_state or ""))
         if result.tracker:
             rows.append(("delivery tracker", " ".join(result.tracker), ""))

@@ -418,7 +418,7 @@ def fetch_certificate(url: str, *, timeout: float = FETCH_TIMEOUT, max_bytes: in
                 raise _error(UNTRUSTED_CERTIFICATE, "the signing certificate is too large")
             chunks: list[bytes] = []
             total = 0
-            for chunk in response.iter_content(chunk_size=8192):
+            for chunk in response.iter_content(chunk_size=1024):
                 total += len(chunk)
                 if total > max_bytes:
                     raise _error(UNTRUSTED_CERTIFICATE, "the signing certificate is too large")

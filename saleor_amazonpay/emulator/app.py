@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..core.carriers import CARRIER_CODE_RE
 from ..core.constants import (
     IDEMPOTENCY_HEADER,
     REQUEST_ID_HEADER,
@@ -67,8 +68,12 @@ def load_carrier_codes(source: "str | Path | Iterable[str] | None") -> "frozense
     if source is None:
         return None
     if isinstance(source, (str, Path)):
-        text = Path(source).expanduser().read_text(encoding="utf-8")
-        return frozenset(line.rsplit(",", 1)[-1].strip() for line in text.splitlines() if "," in line)
+        import csv
+
+        with Path(source).expanduser().open(newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle) if row]
+        codes = {row[-1].strip().upper() for row in rows}
+        return frozenset(code for code in codes if CARRIER_CODE_RE.match(code))  # drops a header row
     return frozenset(code.strip().upper() for code in source)
 
 

@@ -55,11 +55,11 @@ def new_charge_permission_id(prefix: str = "S01") -> str:
 
 
 def new_charge_id(charge_permission_id: str) -> str:
-    return f"{charge_permission_id}-C{_digits(7)}"
+    return f"{charge_permission_id}-C{_digits(6)}"
 
 
 def new_refund_id(charge_permission_id: str) -> str:
-    return f"{charge_permission_id}-R{_digits(7)}"
+    return f"{charge_permission_id}-R{_digits(6)}"
 
 
 def new_buyer_id() -> str:

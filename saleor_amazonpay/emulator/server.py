@@ -272,12 +272,12 @@ def serve(
     """
     emulator = Emulator(registry, host=host, port=port, public_url=public_url, quiet=quiet, **app_kwargs)
     emulator._bind()
-    if on_ready:
-        on_ready(emulator)
-    if announce:
-        announce(f"Amazon Pay API emulator listening on {emulator.url} "
-                 f"({len(emulator.registry)} merchant(s); admin API at {emulator.url}/_emulator/health)")
     try:
+        if on_ready:
+            on_ready(emulator)
+        if announce:
+            announce(f"Amazon Pay API emulator listening on {emulator.url} "
+                     f"({len(emulator.registry)} merchant(s); admin API at {emulator.url}/_emulator/health)")
         emulator.serve_forever()
     except KeyboardInterrupt:
         pass

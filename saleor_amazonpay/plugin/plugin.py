@@ -76,6 +76,11 @@ class AmazonPayGatewayPlugin(BasePlugin):
         config.append({"field": "region", "value": self.settings.region})
         return config
 
+    def get_payment_gateways(self, currency, checkout_info, checkout_lines, previous_value):
+        # Offer no button at all rather than a button that cannot work.
+        gateways = super().get_payment_gateways(currency, checkout_info, checkout_lines, previous_value)
+        return [g for g in gateways if g.config]
+
     def token_is_required_as_payment_input(self, previous_value):
         # The token is Amazon's checkout session id: the plugin cannot work without it.
         return True

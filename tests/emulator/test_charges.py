@@ -38,7 +38,7 @@ def confirm_only(emulator_app, client):
 
 def test_charge_shape(client, authorized):
     charge = client.get_charge(authorized.charge_id)
-    assert re.match(r"^S01-\d{7}-\d{7}-C\d{7}$", charge.charge_id)
+    assert re.match(r"^S01-\d{7}-\d{7}-C\d{6}$", charge.charge_id)
     assert charge.charge_amount == USD("100.00") and charge.captured_amount is None
     for key in ("chargeId", "chargePermissionId", "chargeAmount", "captureAmount", "refundedAmount",
                 "softDescriptor", "statusDetails", "creationTimestamp", "expirationTimestamp", "releaseEnvironment"):

@@ -28,7 +28,7 @@ def captured(emulator_app, client):
 
 def test_refund_lifecycle(emulator_app, client, captured):
     refund = client.create_refund(captured.charge_id, USD("40.00"), soft_descriptor="REFUND")
-    assert re.match(r"^S01-\d{7}-\d{7}-R\d{7}$", refund.refund_id)
+    assert re.match(r"^S01-\d{7}-\d{7}-R\d{6}$", refund.refund_id)
     assert refund.refund_id.startswith(captured.charge_permission_id)
     assert refund.state is RefundState.REFUND_INITIATED and refund.refund_amount == USD("40.00")
     assert client.get_charge(captured.charge_id).refunded_amount == USD("0.00")
