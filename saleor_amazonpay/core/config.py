@@ -29,6 +29,24 @@ from .errors import ConfigError
 from .signing import RequestSigner, load_private_key
 
 _PEM_RE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_PEM_PARTS_RE = re.compile(r"(-----BEGIN ([A-Z ]+)-----)(.*?)(-----END \2-----)", re.S)
+
+
+def normalize_pem(text: str) -> str:
+    """Repair a PEM that lost its line breaks on the way (a single-line dashboard field,
+    an environment variable with literal ``\\n``): rebuild 64-column base64 lines."""
+    text = text.replace("\\n", "\n").strip()
+    match = _PEM_PARTS_RE.search(text)
+    if not match:
+        return text
+    header, _, body, footer = match.groups()
+    lines = body.strip().splitlines()
+    # Encrypted PKCS#1 keys carry "Proc-Type:"/"DEK-Info:" headers: keep those as they are.
+    if any(":" in line for line in lines):
+        return text
+    compact = re.sub(r"\s+", "", body)
+    wrapped = "\n".join(compact[i:i + 64] for i in range(0, len(compact), 64))
+    return f"{header}\n{wrapped}\n{footer}\n"
 
 
 @dataclass(frozen=True)
@@ -120,10 +138,10 @@ class AmazonPayConfig:
 
     def _private_key_pem(self) -> str:
         if self.private_key and _PEM_RE.search(self.private_key):
-            return self.private_key
+            return normalize_pem(self.private_key)
         path = self.private_key_path or self.private_key
         try:
-            return Path(path).expanduser().read_text()
+            return normalize_pem(Path(path).expanduser().read_text())
         except OSError as exc:
             raise ConfigError(f"cannot read the private key file: {exc.strerror}", field="private_key") from None
 

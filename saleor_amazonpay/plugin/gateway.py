@@ -403,7 +403,10 @@ def capture_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
                 current = client.get_charge(charge_id)
                 if current.state is ChargeState.CAPTURED:
                     raise PaymentRefused(f"charge {charge_id} is already captured")
-                charge = _new_charge(client, settings, charge_permission_id, amount, key)
+                # A different request needs its own key: Amazon refuses a key reused
+                # for another request (DuplicateIdempotencyKey).
+                charge = _new_charge(client, settings, charge_permission_id, amount,
+                                     idempotency_key(key, "new-charge"))
         else:
             charge = _new_charge(client, settings, charge_permission_id, amount, key)
         if charge.state is ChargeState.DECLINED:

@@ -18,7 +18,7 @@ from saleor.plugins.base_plugin import BasePlugin
 from saleor.plugins.error_codes import PluginErrorCode
 
 from ..core import AmazonPayError, ConfigError, Price
-from . import button, gateway, saleor_data
+from . import button, gateway, saleor_data, shipments
 from .consts import PLUGIN_DESCRIPTION, PLUGIN_ID, PLUGIN_NAME, SESSION_ID_PARAM
 from .settings import FIELDS, ChannelSettings, validate
 
@@ -148,3 +148,25 @@ class AmazonPayGatewayPlugin(BasePlugin):
 
     def _channel_slug(self) -> str:
         return getattr(self.channel, "slug", "") or ""
+
+    # -- shipments: Delivery Tracker and capture on shipment (see docs/delivery-tracker.md)
+
+    def tracking_number_updated(self, fulfillment, previous_value, **kwargs):
+        """``orderFulfill(trackingNumber:)`` and ``fulfillmentUpdateTracking``."""
+        if self.active and getattr(fulfillment, "status", None) != "waiting_for_approval":
+            # A fulfillment awaiting approval has not shipped: fulfillment_created posts it.
+            shipments.schedule_delivery_tracker(self.settings, fulfillment)
+        return previous_value
+
+    def fulfillment_created(self, fulfillment, notify_customer=True, previous_value=None, **kwargs):
+        """A fulfillment is shipped: created already approved, or approved later."""
+        if self.active:
+            shipments.schedule_delivery_tracker(self.settings, fulfillment)
+            shipments.schedule_capture(self.settings, fulfillment)
+        return previous_value
+
+    def fulfillment_metadata_updated(self, fulfillment, previous_value=None, **kwargs):
+        """Setting ``amazonpay.carrierCode`` on a fulfillment sends a tracking number left unsent."""
+        if self.active:
+            shipments.schedule_delivery_tracker(self.settings, fulfillment)
+        return previous_value

@@ -353,3 +353,22 @@ def test_from_env_bad_algorithm_or_region_is_a_config_error(private_key_pem):
     with pytest.raises(ConfigError) as info:
         AmazonPayConfig.from_env(_env(private_key_pem, AMAZONPAY_REGION="mars"))
     assert info.value.field == "region"
+
+
+def test_a_pem_that_lost_its_line_breaks_still_loads():
+    from saleor_amazonpay.core.config import AmazonPayConfig, normalize_pem
+    from saleor_amazonpay.core.signing import load_private_key
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import serialization
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    single_line = pem.replace("\n", " ")
+    escaped = pem.replace("\n", "\\n")
+    for mangled in (single_line, escaped):
+        assert normalize_pem(mangled) == pem
+        config = AmazonPayConfig(merchant_id="M", store_id="S", public_key_id="SANDBOX-X", private_key=mangled)
+        signature = config.signer.sign_string("x")
+        assert signature
+    assert load_private_key(normalize_pem(single_line)).private_numbers() == key.private_numbers()
