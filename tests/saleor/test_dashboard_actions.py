@@ -173,3 +173,20 @@ def test_staff_read_the_amazon_ids_in_payment_metadata(amazonpay, staff_client, 
     assert p["pspReference"] == metadata["chargeId"]
     assert [t["kind"] for t in p["transactions"]] == ["ACTION_TO_CONFIRM", "AUTH"]
     assert p["transactions"][0]["token"] == metadata["checkoutSessionId"]
+
+
+def test_capture_after_the_authorization_expired_charges_the_permission_again(
+    amazonpay, staff_client, checkout_with_item_and_shipping, emulator
+):
+    order, payment = _paid_order(amazonpay, checkout_with_item_and_shipping)
+    authorization = payment.metadata["chargeId"]
+    emulator.app.advance_clock(31 * 24 * 3600)  # Amazon cancels unused authorizations after 30 days
+    assert _charges(amazonpay)[authorization]["statusDetails"]["reasonCode"] == "ExpiredUnused"
+    data = _gql(staff_client, CAPTURE, {"id": _pid(payment)}, "paymentCapture")
+    assert not data["errors"], data["errors"]
+    charges = _charges(amazonpay)
+    [new_charge] = [c for c in charges.values() if c["chargeId"] != authorization]
+    assert new_charge["statusDetails"]["state"] == "Captured"
+    assert Decimal(new_charge["captureAmount"]["amount"]) == payment.total
+    payment.refresh_from_db()
+    assert payment.metadata["chargeId"] == new_charge["chargeId"]
