@@ -7,6 +7,7 @@
     saleor-amazonpay emulator [--host 127.0.0.1] [--port 8765] [--merchants FILE] [--public-url URL]
                               [--carrier-list CSV] [--test-merchant] [--ipn-url URL]
     saleor-amazonpay demo [--port 0] [--intent Authorize|AuthorizeWithCapture|Confirm] [--instrument 1111] [--quiet]
+    saleor-amazonpay demo --storefront --api-url URL --channel SLUG [--port 8766] [--direct]
     saleor-amazonpay sign-button --payload '<json>'
     saleor-amazonpay api get-checkout-session|get-charge|get-charge-permission|get-refund ID
 
@@ -262,9 +263,36 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 # -- demo ---------------------------------------------------------------------------------------
 
 
+def cmd_storefront(args: argparse.Namespace) -> int:
+    """``demo --storefront``: serve the demo storefront page against a Saleor API."""
+    from .storefront import DEFAULT_PORT, serve
+
+    if not args.api_url or not args.channel:
+        raise ConfigError("--storefront needs --api-url (Saleor's GraphQL URL) and --channel (a channel slug)")
+    port = args.port or DEFAULT_PORT  # the return URLs are configured in Saleor: a stable default port
+    if port < 0 or port > 65535:
+        raise ConfigError(f"invalid port {port}")
+    previous = _stop_on_sigterm()
+    try:
+        serve(args.api_url, args.channel, port=port, proxy=not args.direct, quiet=args.quiet,
+              announce=_print)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import result_json, run_demo
 
+    if args.storefront:
+        return cmd_storefront(args)
+    if args.api_url or args.channel or args.direct:
+        raise ConfigError("--api-url, --channel and --direct go with --storefront")
     try:
         result = run_demo(out=_print, intent=args.intent, instrument=args.instrument, port=args.port,
                           region=args.region, quiet=args.quiet)
@@ -430,6 +458,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--region", choices=list(REGIONS), default="na", help="merchant region (default na)")
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
     demo.add_argument("--json", action="store_true", help="print the result as JSON after the transcript")
+    demo.add_argument("--storefront", action="store_true",
+                      help="serve the demo storefront page (products, checkout, Amazon Pay button, order) for a "
+                           "running Saleor instead; --port is then the storefront's port (default 8766)")
+    demo.add_argument("--api-url", metavar="URL", help="with --storefront: Saleor's GraphQL URL, e.g. "
+                                                       "http://127.0.0.1:8000/graphql/")
+    demo.add_argument("--channel", metavar="SLUG", help="with --storefront: the Saleor channel slug")
+    demo.add_argument("--direct", action="store_true",
+                      help="with --storefront: the browser calls --api-url itself (needs Saleor's CORS) instead of "
+                           "through the storefront's server")
     demo.set_defaults(handler=cmd_demo)
 
     # sign-button

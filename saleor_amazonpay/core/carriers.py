@@ -92,8 +92,22 @@ def mod7_valid(number: str) -> bool:
     return number.isdigit() and len(number) > 1 and int(number[:-1]) % 7 == int(number[-1])
 
 
+def mod10_31_valid(digits: str) -> bool:
+    """GS1-style mod 10: from the right, data digits weigh 3, 1, 3, ...; the last digit checks."""
+    if not digits.isdigit() or len(digits) < 2:
+        return False
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits[:-1])))
+    return (10 - total % 10) % 10 == int(digits[-1])
+
+
 def usps_impb(number: str) -> bool:
-    return bool(re.fullmatch(r"(9[1-5]\d{18,20})|(420\d{5}9[1-5]\d{18,20})", number))
+    """USPS Intelligent Mail package barcode: 9[1-5] + 18-20 digits, check digit mod 10.
+
+    The scanned form may start with the ``420`` + ZIP (or ZIP+4) routing prefix, which the
+    check digit does not cover.
+    """
+    match = re.fullmatch(r"(?:420\d{5}(?:\d{4})?)?(9[1-5]\d{18,20})", number)
+    return bool(match) and mod10_31_valid(match[1])
 
 
 @dataclass(frozen=True)

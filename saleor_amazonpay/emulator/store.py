@@ -190,6 +190,7 @@ class Store:
     def _expire_authorization(self, charge: Charge) -> None:
         self._set_charge_status(charge, ChargeState.CANCELED.value, "ExpiredUnused",
                                 "The authorization expired before it was captured.", at=charge.expires)
+        self._emit_charge(charge)  # a state change like any other: Amazon sends an IPN
         self._after_charge_change(charge)
 
     # -- Checkout Session -------------------------------------------------------------

@@ -6,10 +6,12 @@ so a checkout pays for one TLS handshake per worker, not per call.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Callable
 
-from ..core import AmazonPayClient, ButtonSignature
+from ..core import AmazonPayClient, ButtonSignature, Timeouts
+from ..core.retry import RetryPolicy
 from ..core.transport import Transport
 from .settings import ChannelSettings
 
@@ -21,6 +23,11 @@ _button_cache: dict[tuple, ButtonSignature] = {}
 #: (e.g. a call counter); production leaves it None.
 transport_factory: "Callable[[], Transport] | None" = None
 observers: list = []
+#: Tests and benchmarks may shorten the client's timeouts (to inject latency beyond them)
+#: and its retry backoff; production leaves both None (the client's defaults). Call
+#: :func:`reset` after changing them: clients are cached.
+timeouts: "Timeouts | None" = None
+retry_policy: "RetryPolicy | None" = None
 
 
 def client_for(settings: ChannelSettings) -> AmazonPayClient:
@@ -31,7 +38,10 @@ def client_for(settings: ChannelSettings) -> AmazonPayClient:
             client = _clients.get(key)
             if client is None:
                 transport = transport_factory() if transport_factory else None
-                client = AmazonPayClient(settings.client_config(), transport=transport, observers=observers)
+                config = settings.client_config()
+                if timeouts is not None:
+                    config = dataclasses.replace(config, timeouts=timeouts)
+                client = AmazonPayClient(config, transport=transport, retry=retry_policy, observers=observers)
                 _clients[key] = client
     return client
 

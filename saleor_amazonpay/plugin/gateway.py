@@ -17,12 +17,10 @@ Money-safety rules (see docs/money-safety.md):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
 
 from saleor.payment import TransactionKind
 from saleor.payment.interface import GatewayResponse, PaymentData
@@ -30,20 +28,17 @@ from saleor.payment.interface import GatewayResponse, PaymentData
 from ..core import (
     BUYER_MESSAGE,
     AmazonPayError,
-    ApiError,
     Charge,
     ChargeState,
-    CheckoutSession,
     CheckoutSessionState,
     InvalidStateError,
     NotFoundError,
     PaymentIntent,
     Price,
-    RateLimitError,
     ServerError,
     TransportError,
 )
-from . import saleor_data
+from . import saleor_data, session_flow
 from .clients import client_for
 from .consts import (
     META_CHARGE_ID,
@@ -51,6 +46,7 @@ from .consts import (
     META_CHECKOUT_SESSION_ID,
     SESSION_ID_PARAM,
 )
+from .session_flow import PaymentRefused, idempotency_key  # re-exported: plugin.py uses gateway.PaymentRefused
 from .settings import ChannelSettings
 
 _HOOK_KINDS = {
@@ -63,22 +59,18 @@ _HOOK_KINDS = {
 
 logger = logging.getLogger("saleor_amazonpay.gateway")
 
-SESSION_LIFETIME = timedelta(hours=24)
-_SESSION_ID_RE = re.compile(r"^[A-Za-z0-9\-]{8,128}$")
+SESSION_LIFETIME = session_flow.SESSION_LIFETIME
+_SESSION_ID_RE = session_flow.SESSION_ID_RE
 
-
-class PaymentRefused(Exception):
-    """A precondition failed before (or instead of) an Amazon call."""
-
-    def __init__(self, merchant_reason: str):
-        super().__init__(merchant_reason)
-        self.merchant_reason = merchant_reason
-
-
-def idempotency_key(*parts: Any) -> str:
-    """Deterministic 32-character key: the same Saleor operation always gets the same key."""
-    material = ":".join(str(p) for p in parts)
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+#: How each session outcome is recorded on a legacy payment. Confirm holds no money: Saleor
+#: can only capture a legacy payment that has an AUTH transaction, so the charge permission
+#: is recorded as one (token = chargePermissionId); capture then charges the permission.
+_KIND_FOR_OUTCOME = {
+    session_flow.CONFIRMED: TransactionKind.AUTH,
+    session_flow.AUTHORIZED: TransactionKind.AUTH,
+    session_flow.CAPTURED: TransactionKind.CAPTURE,
+    session_flow.PENDING: TransactionKind.PENDING,
+}
 
 
 def _response(info: PaymentData, *, kind: str, success: bool = True, amount: "Decimal | None" = None,
@@ -155,27 +147,9 @@ def _already_settled(info: PaymentData) -> "GatewayResponse | None":
 # -- checkout: process (update session) and confirm (complete session) ----------------------
 
 
-def _check_session(settings: ChannelSettings, session: CheckoutSession, now: datetime) -> None:
-    if session.store_id and session.store_id != settings.store_id:
-        raise PaymentRefused(f"checkout session {session.checkout_session_id} belongs to another store")
-    if session.state is CheckoutSessionState.CANCELED:
-        raise PaymentRefused(f"checkout session is canceled ({session.status.reason_code})")
-    if session.state is not CheckoutSessionState.OPEN:
-        raise PaymentRefused(f"checkout session is {session.state.value}, not Open")
-    if session.creation_timestamp and now - session.creation_timestamp > SESSION_LIFETIME:
-        raise PaymentRefused("checkout session expired (older than 24 hours)")
-
-
-def _buyer_snapshot(session: CheckoutSession) -> dict:
-    """What Amazon keeps only 30 days: persisted in the payment's private metadata."""
-    buyer = session.buyer
-    return {
-        "buyer": {"name": buyer.name, "email": buyer.email, "buyerId": buyer.buyer_id, "phone": buyer.phone_number}
-        if buyer else None,
-        "shippingAddress": session.raw.get("shippingAddress"),
-        "billingAddress": session.raw.get("billingAddress"),
-        "paymentDescriptor": session.payment_descriptor,
-    }
+def _payment_data(info: PaymentData) -> dict:
+    """``checkoutComplete(paymentData:)`` is any JSON the buyer's browser sent: only an object counts."""
+    return info.data if isinstance(info.data, dict) else {}
 
 
 def _checked_amount(info: PaymentData, settings: ChannelSettings) -> Price:
@@ -202,15 +176,16 @@ def process_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
     settled = _already_settled(info)
     if settled is not None:
         return settled
-    session_id = (info.token or (info.data or {}).get(SESSION_ID_PARAM) or "").strip()
+    session_id = (info.token or _payment_data(info).get(SESSION_ID_PARAM) or "")
+    session_id = session_id.strip() if isinstance(session_id, str) else ""
     try:
         if not _SESSION_ID_RE.match(session_id):
             raise PaymentRefused("no valid Amazon checkout session id: pass it as checkoutPaymentCreate(token:)")
         amount = _checked_amount(info, settings)
         client = client_for(settings)
         session = client.get_checkout_session(session_id)
-        _check_session(settings, session, datetime.now(timezone.utc))
-        if _is_process_order(session):
+        session_flow.check_session(settings, session, datetime.now(timezone.utc))
+        if session_flow.is_process_order(session):
             # Additional payment button: the buyer already approved this amount on Amazon.
             if session.charge_amount != amount:
                 raise PaymentRefused(
@@ -218,10 +193,12 @@ def process_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
                 )
             payment = saleor_data.load_payment(info.payment_id)
             saleor_data.save_payment_meta(payment, public={META_CHECKOUT_SESSION_ID: session_id},
-                                          private={**_buyer_snapshot(session), "chargeAmount": amount.formatted(),
+                                          private={**session_flow.buyer_snapshot(session),
+                                                   "chargeAmount": amount.formatted(),
                                                    "paymentIntent": session.payment_intent or settings.payment_intent})
             return _complete(settings, info, session_id, amount, session.payment_intent or settings.payment_intent)
-        updated = client.update_checkout_session(session_id, _update_payload(settings, info, amount))
+        updated = client.update_checkout_session(session_id, session_flow.update_payload(
+            settings, amount, str(info.checkout_token or info.graphql_payment_id)))
     except (AmazonPayError, PaymentRefused) as error:
         return _failed(info, kind, error)
     if not updated.amazon_pay_redirect_url:
@@ -231,7 +208,8 @@ def process_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
     saleor_data.save_payment_meta(
         payment,
         public={META_CHECKOUT_SESSION_ID: session_id},
-        private={**_buyer_snapshot(session), "chargeAmount": amount.formatted(), "paymentIntent": settings.payment_intent},
+        private={**session_flow.buyer_snapshot(session), "chargeAmount": amount.formatted(),
+                 "paymentIntent": settings.payment_intent},
     )
     return _response(
         info,
@@ -244,42 +222,28 @@ def process_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
     )
 
 
-def _is_process_order(session: CheckoutSession) -> bool:
-    web = session.raw.get("webCheckoutDetails") or {}
-    return web.get("checkoutMode") == "ProcessOrder" and session.charge_amount is not None
-
-
-def _update_payload(settings: ChannelSettings, info: PaymentData, amount: Price) -> dict:
-    payment_details: dict[str, Any] = {
-        "paymentIntent": settings.payment_intent,
-        "canHandlePendingAuthorization": settings.can_handle_pending_authorization
-        and settings.intent is not PaymentIntent.CONFIRM,
-        "chargeAmount": amount.to_api(),
-    }
-    if settings.soft_descriptor and settings.intent is not PaymentIntent.CONFIRM:
-        payment_details["softDescriptor"] = settings.soft_descriptor
-    if settings.region == "eu" and amount.currency_code != settings.effective_ledger_currency:
-        payment_details["presentmentCurrency"] = amount.currency_code
-    merchant_metadata: dict[str, Any] = {"merchantReferenceId": str(info.checkout_token or info.graphql_payment_id)[:256]}
-    if settings.merchant_store_name:
-        merchant_metadata["merchantStoreName"] = settings.merchant_store_name[:50]
-    return {
-        "webCheckoutDetails": {"checkoutResultReturnUrl": settings.checkout_result_return_url},
-        "paymentDetails": payment_details,
-        "merchantMetadata": merchant_metadata,
-    }
-
-
 def confirm_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResponse:
     """Second ``checkoutComplete`` after the buyer's return: Complete Checkout Session."""
     settled = _already_settled(info)
     if settled is not None:
         return settled
     session_id = info.token or ""
-    returned = (info.data or {}).get(SESSION_ID_PARAM)
+    returned = _payment_data(info).get(SESSION_ID_PARAM)
     if returned is not None and returned != session_id:
         return _failed(info, TransactionKind.AUTH, PaymentRefused(
             "paymentData.amazonCheckoutSessionId does not match the session of this payment"))
+    try:
+        _checked_amount(info, settings)
+    except PaymentRefused as refused:
+        # The cart changed while the buyer was on Amazon (Saleor accepts a payment that
+        # exceeds the new total): never complete the old amount. Unless Amazon already
+        # completed it (an earlier call whose answer was lost): then record what happened.
+        try:
+            completed = client_for(settings).get_checkout_session(session_id).state is CheckoutSessionState.COMPLETED
+        except AmazonPayError as error:
+            return _failed(info, TransactionKind.AUTH, error)
+        if not completed:
+            return _failed(info, TransactionKind.AUTH, refused)
     payment = saleor_data.load_payment(info.payment_id)
     intent = saleor_data.private_state(payment).get("paymentIntent") or settings.payment_intent
     return _complete(settings, info, session_id, _price(info), intent, payment=payment)
@@ -288,20 +252,12 @@ def confirm_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
 def _complete(settings: ChannelSettings, info: PaymentData, session_id: str, amount: Price, intent: str,
               payment=None) -> GatewayResponse:
     client = client_for(settings)
-    fail_kind = TransactionKind.AUTH
     try:
-        try:
-            session = client.complete_checkout_session(session_id, amount)
-            converged = False
-        except (InvalidStateError, TransportError, ServerError, RateLimitError) as first_error:
-            session, converged = _reconcile_complete(client, session_id, amount, first_error)
-        if session.state is not CheckoutSessionState.COMPLETED:
-            raise PaymentRefused(f"checkout session is {session.status.state} ({session.status.reason_code})")
-        kind, transaction_id = _outcome(client, session, intent, converged)
+        completion = session_flow.complete_session(client, session_id, amount, intent)
     except (AmazonPayError, PaymentRefused) as error:
-        return _failed(info, fail_kind, error)
-    except _Declined as declined:
-        return _failed(info, fail_kind, PaymentRefused(str(declined)))
+        return _failed(info, TransactionKind.AUTH, error)
+    session, converged = completion.session, completion.converged
+    kind, transaction_id = _KIND_FOR_OUTCOME[completion.state], completion.reference
 
     payment = payment or saleor_data.load_payment(info.payment_id)
     public = {META_CHECKOUT_SESSION_ID: session_id, META_CHARGE_PERMISSION_ID: session.charge_permission_id}
@@ -322,53 +278,6 @@ def _complete(settings: ChannelSettings, info: PaymentData, session_id: str, amo
         raw={"checkoutSessionId": session_id, "chargePermissionId": session.charge_permission_id or "",
              "chargeId": session.charge_id or "", "converged": converged},
     )
-
-
-class _Declined(Exception):
-    pass
-
-
-def _reconcile_complete(client, session_id: str, amount: Price, error: AmazonPayError) -> "tuple[CheckoutSession, bool]":
-    """Complete failed or its answer was lost: find out what really happened at Amazon."""
-    logger.info("Amazon Pay Complete for session %s failed (%s); reading the session before deciding",
-                session_id, error.reason_code or type(error).__name__)
-    session = client.get_checkout_session(session_id)
-    if session.state is CheckoutSessionState.COMPLETED:
-        return session, True
-    if session.state is CheckoutSessionState.OPEN and not isinstance(error, InvalidStateError):
-        # Amazon never completed it (throttled, 5xx or lost before processing): one more try.
-        return client.complete_checkout_session(session_id, amount), False
-    if isinstance(error, ApiError):
-        raise error
-    raise PaymentRefused(f"checkout session is {session.status.state} ({session.status.reason_code})")
-
-
-def _outcome(client, session: CheckoutSession, intent: str, converged: bool) -> "tuple[str, str]":
-    """Saleor transaction kind and id for a completed session."""
-    if intent == PaymentIntent.CONFIRM.value or not session.charge_id:
-        # Confirm: a Chargeable charge permission, no money held. Saleor can only capture
-        # a legacy payment that has an AUTH transaction, so the permission is recorded as
-        # one (token = chargePermissionId); capture then charges the permission.
-        return TransactionKind.AUTH, session.charge_permission_id or session.checkout_session_id
-    if session.authorization_pending:
-        return TransactionKind.PENDING, session.charge_id
-    if not converged:
-        kind = TransactionKind.CAPTURE if intent == PaymentIntent.AUTHORIZE_WITH_CAPTURE.value else TransactionKind.AUTH
-        return kind, session.charge_id
-    # We did not see Complete's own answer: the charge tells the state.
-    charge = client.get_charge(session.charge_id)
-    return _kind_for_charge(charge), charge.charge_id
-
-
-def _kind_for_charge(charge: Charge) -> str:
-    state = charge.state
-    if state is ChargeState.CAPTURED:
-        return TransactionKind.CAPTURE
-    if state is ChargeState.AUTHORIZED:
-        return TransactionKind.AUTH
-    if state in (ChargeState.AUTHORIZATION_INITIATED, ChargeState.CAPTURE_INITIATED, ChargeState.PENDING):
-        return TransactionKind.PENDING
-    raise _Declined(f"charge {charge.charge_id} is {state.value} ({charge.status.reason_code})")
 
 
 # -- after checkout: capture, refund, void ----------------------------------------------------
@@ -397,6 +306,10 @@ def capture_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
             try:
                 charge = client.capture_charge(charge_id, amount, idempotency_key=key,
                                                soft_descriptor=settings.soft_descriptor or None)
+            except (TransportError, ServerError) as unknown:
+                # The client's retries ran out without an answer, but Amazon may have
+                # captured (lost answers, 5xx after processing): read before failing.
+                charge = _captured_anyway(client, charge_id, amount, unknown)
             except InvalidStateError:
                 # The authorization can no longer be captured (expired after 30 days, or
                 # already captured): charge the permission again instead.
@@ -419,6 +332,18 @@ def capture_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
     saleor_data.save_payment_meta(payment, public={META_CHARGE_ID: charge.charge_id}, private={"captures": captures})
     return _response(info, kind=result_kind, transaction_id=charge.charge_id, psp_reference=charge.charge_id,
                      raw={"chargeId": charge.charge_id, "state": charge.state.value})
+
+
+def _captured_anyway(client, charge_id: str, amount: Price, error: AmazonPayError) -> Charge:
+    """The charge when Amazon did capture exactly ``amount`` on it; else re-raise ``error``."""
+    try:
+        current = client.get_charge(charge_id)
+    except AmazonPayError:
+        raise error from None
+    if current.state is ChargeState.CAPTURED and current.captured_amount == amount:
+        logger.info("Amazon Pay capture of charge %s: the answer was lost but the charge is captured", charge_id)
+        return current
+    raise error
 
 
 def _new_charge(client, settings: ChannelSettings, charge_permission_id: str, amount: Price, key: str) -> Charge:

@@ -170,3 +170,29 @@ class AmazonPayGatewayPlugin(BasePlugin):
         if self.active:
             shipments.schedule_delivery_tracker(self.settings, fulfillment)
         return previous_value
+
+    # -- notifications (IPN): see docs/notifications.md -------------------------------------
+
+    def webhook(self, request, path, previous_value):
+        """``/plugins/channel/<channel-slug>/saleor.payments.amazonpay/ipn``: Amazon Pay IPNs."""
+        if not self.active:
+            return previous_value
+        from django.http import HttpResponseNotFound
+
+        from . import notifications
+
+        if (path or "").strip("/") != notifications.IPN_SUB_PATH:
+            return HttpResponseNotFound()
+        return notifications.handle(request, self.settings, self._channel_slug())
+
+    def resolve_plugin_configuration(self, request):
+        """Fill the read-only ``ipn_url`` field with this channel's notification URL."""
+        configuration = super().resolve_plugin_configuration(request)
+        slug = self._channel_slug()
+        if slug and isinstance(configuration, list):
+            from . import notifications
+
+            for item in configuration:
+                if item.get("name") == "ipn_url":
+                    item["value"] = notifications.ipn_url(slug)
+        return configuration

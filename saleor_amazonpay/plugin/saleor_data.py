@@ -7,6 +7,7 @@ this module as Saleor bookkeeping.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -57,13 +58,24 @@ def server_checkout_total(checkout_token: "str | None") -> "tuple[Decimal, str] 
     """
     if not checkout_token or checkout_token == "None":
         return None
-    from saleor.checkout.models import Checkout
+    import datetime
 
-    checkout = Checkout.objects.filter(token=checkout_token).only("token", "total_gross_amount", "currency").first()
-    if checkout is None:
+    from django.db.models import OuterRef, Subquery, Sum
+
+    from saleor.checkout.models import Checkout
+    from saleor.giftcard.models import GiftCard
+
+    # One query: the total and the balance of the active gift cards
+    # (``Checkout.get_total_gift_cards_balance`` as a subquery).
+    gift_cards = (GiftCard.objects.active(date=datetime.datetime.now(tz=datetime.UTC).date())
+                  .filter(checkouts=OuterRef("pk")).order_by().values("checkouts")
+                  .annotate(balance=Sum("current_balance_amount")).values("balance"))
+    row = (Checkout.objects.filter(token=checkout_token).annotate(gift_cards_balance=Subquery(gift_cards))
+           .values_list("total_gross_amount", "currency", "gift_cards_balance").first())
+    if row is None:
         return None
-    total = checkout.total_gross_amount - checkout.get_total_gift_cards_balance().amount
-    return max(total, Decimal(0)), checkout.currency
+    total_gross, currency, balance = row
+    return max(total_gross - (balance or Decimal(0)), Decimal(0)), currency
 
 
 def fresh_checkout_total(checkout) -> "tuple[Decimal, str]":
@@ -139,3 +151,76 @@ def address_from_saleor(address) -> "dict[str, str] | None":
         "phoneNumber": str(address.phone or ""),
     }
     return {k: v for k, v in details.items() if v}
+
+
+# -- Transactions API (TransactionItem) -------------------------------------------------------
+
+
+def amount_due(source_object, *, exclude_transaction_id: "int | None" = None,
+               recalculate: bool = False) -> "tuple[Decimal, str]":
+    """What is still owed on a checkout or order, by Saleor's own figures.
+
+    The checkout total minus gift cards (:func:`server_checkout_total`, or a full
+    recalculation with ``recalculate=True``), or the order total, minus what the *other*
+    transactions of the checkout/order already cover (authorized or charged, plus pending),
+    counted the way Saleor's ``transactionInitialize`` counts them. With no other transaction
+    this is exactly the checkout total.
+    """
+    from saleor.checkout.models import Checkout
+
+    if isinstance(source_object, Checkout):
+        if recalculate:
+            total, currency = fresh_checkout_total(source_object)
+        else:
+            total, currency = server_checkout_total(str(source_object.token)) or (
+                source_object.total_gross_amount, source_object.currency)
+    else:
+        total, currency = source_object.total_gross_amount, source_object.currency
+    covered = Decimal(0)
+    for item in source_object.payment_transactions.all():
+        if exclude_transaction_id is not None and item.pk == exclude_transaction_id:
+            continue
+        covered += max(item.authorized_value, item.charged_value)
+        covered += item.authorize_pending_value + item.charge_pending_value
+    return max(Decimal(total) - covered, Decimal(0)), currency
+
+
+@dataclass(frozen=True)
+class AmazonIds:
+    """Amazon's ids of one Amazon Pay payment of an order."""
+
+    charge_permission_id: str
+    charge_id: "str | None"          # None for the Confirm intent until a charge is made
+    checkout_session_id: "str | None"
+    source: str                      # "payment" (legacy Payment API) or "transaction" (Transactions API)
+    object: Any                      # that Payment or TransactionItem
+
+
+def amazon_ids_for_order(order) -> "AmazonIds | None":
+    """chargePermissionId / chargeId of an order paid with Amazon Pay through either flow.
+
+    * Legacy flow (``checkoutComplete``): the active ``Payment`` with gateway
+      ``saleor.payments.amazonpay``; ids in ``Payment.metadata``.
+    * Transactions API: the ``TransactionItem`` with ``app_identifier``
+      ``saleor.payments.amazonpay``; ids in ``TransactionItem.metadata``.
+
+    Both use the same metadata keys (``checkoutSessionId``, ``chargePermissionId``,
+    ``chargeId``). Only payments that reached Amazon's Complete step (they have a
+    chargePermissionId) count; the newest wins. Returns None when the order has none.
+    """
+    from .consts import META_CHARGE_ID, META_CHARGE_PERMISSION_ID, META_CHECKOUT_SESSION_ID, PLUGIN_ID
+
+    candidates = []
+    for payment in order.payments.filter(gateway=PLUGIN_ID, is_active=True):
+        candidates.append((payment.created_at, "payment", payment))
+    for item in order.payment_transactions.filter(app_identifier=PLUGIN_ID):
+        candidates.append((item.created_at, "transaction", item))
+    for _, source, obj in sorted(candidates, key=lambda c: c[0], reverse=True):
+        meta = obj.metadata or {}
+        if not meta.get(META_CHARGE_PERMISSION_ID):
+            continue
+        return AmazonIds(charge_permission_id=meta[META_CHARGE_PERMISSION_ID],
+                         charge_id=meta.get(META_CHARGE_ID) or None,
+                         checkout_session_id=meta.get(META_CHECKOUT_SESSION_ID) or None,
+                         source=source, object=obj)
+    return None

@@ -16,6 +16,7 @@ Complete never happened, so it is tried once more; anything else fails.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ from ..core import (
 )
 from .settings import ChannelSettings
 
+logger = logging.getLogger("saleor_amazonpay.gateway")
+
 SESSION_LIFETIME = timedelta(hours=24)
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9\-]{8,128}$")
 
@@ -57,6 +60,20 @@ class PaymentRefused(Exception):
 
 class Declined(PaymentRefused):
     """The session completed but its charge ended declined/canceled."""
+
+
+class SessionStillOpen(PaymentRefused):
+    """Amazon refused Complete and the session is still Open: the buyer has not confirmed
+    on Amazon yet (or must confirm again). Nothing was charged."""
+
+    def __init__(self, session: CheckoutSession, cause: AmazonPayError):
+        super().__init__(f"checkout session is still Open; Amazon refused Complete: {cause}")
+        self.session = session
+        self.cause = cause
+
+
+#: Errors after which a Complete may or may not have happened at Amazon.
+UNCERTAIN_ERRORS = (TransportError, ServerError, RateLimitError)
 
 
 def idempotency_key(*parts: Any) -> str:
@@ -161,7 +178,7 @@ def complete_session(client, session_id: str, amount: Price, intent: str, *,
         try:
             session = client.complete_checkout_session(session_id, amount)
             converged = False
-        except (InvalidStateError, TransportError, ServerError, RateLimitError) as first_error:
+        except (InvalidStateError, *UNCERTAIN_ERRORS) as first_error:
             session, converged = reconcile_complete(client, session_id, amount, first_error)
     if session.state is not CheckoutSessionState.COMPLETED:
         raise PaymentRefused(f"checkout session is {session.status.state} ({session.status.reason_code})")
@@ -171,6 +188,8 @@ def complete_session(client, session_id: str, amount: Price, intent: str, *,
 def reconcile_complete(client, session_id: str, amount: Price,
                        error: "AmazonPayError | None") -> "tuple[CheckoutSession, bool]":
     """Complete failed or its answer was lost: find out what really happened at Amazon."""
+    logger.info("Amazon Pay Complete for session %s %s; reading the session before deciding", session_id,
+                f"failed ({error.reason_code or type(error).__name__})" if error else "was already sent")
     session = client.get_checkout_session(session_id)
     if session.state is CheckoutSessionState.COMPLETED:
         return session, True
@@ -178,6 +197,8 @@ def reconcile_complete(client, session_id: str, amount: Price,
         # Amazon never completed it (throttled, 5xx, lost before processing, or this is
         # the first Complete after all): one more try.
         return client.complete_checkout_session(session_id, amount), False
+    if session.state is CheckoutSessionState.OPEN and isinstance(error, InvalidStateError):
+        raise SessionStillOpen(session, error)
     if isinstance(error, ApiError):
         raise error
     raise PaymentRefused(f"checkout session is {session.status.state} ({session.status.reason_code})")
@@ -204,3 +225,16 @@ def charge_state(charge: Charge) -> str:
     if state in (ChargeState.AUTHORIZATION_INITIATED, ChargeState.CAPTURE_INITIATED, ChargeState.PENDING):
         return PENDING
     raise Declined(f"charge {charge.charge_id} is {state.value} ({charge.status.reason_code})")
+
+
+def captured_anyway(client, charge_id: str, amount: Price, error: AmazonPayError) -> Charge:
+    """After a Capture Charge without an answer: the charge when Amazon did capture exactly
+    ``amount`` on it (the answer was lost), else re-raise ``error``."""
+    try:
+        current = client.get_charge(charge_id)
+    except AmazonPayError:
+        raise error from None
+    if current.state is ChargeState.CAPTURED and current.captured_amount == amount:
+        logger.info("Amazon Pay capture of charge %s: the answer was lost but the charge is captured", charge_id)
+        return current
+    raise error

@@ -100,6 +100,20 @@ FIELDS: tuple[Field, ...] = (
           "One mapping per line: <shipping method name or ID> = <Amazon carrier code>, e.g. 'Express = UPS'."),
     Field("capture_on_shipment", BOOLEAN, "Capture on shipment",
           "With the Authorize intent, capture the shipped amount when a fulfillment is created.", False),
+    # -- notifications (IPN), see docs/notifications.md
+    Field("ipn_url", OUTPUT, "Notification (IPN) URL",
+          "Read only. Paste it into Seller Central > Integration > Integration Central > Instant "
+          "Notifications as the Merchant URL. Amazon sends all notifications of a merchant account to "
+          "one URL: it serves every channel configured with the same Merchant ID."),
+    Field("ipn_topic_arns", STRING, "Allowed notification topics",
+          "Optional. Comma-separated AWS SNS topic ARNs (arn:aws:sns:<region>:<account>:<topic>) Amazon Pay "
+          "publishes your notifications from; anything else is refused. Amazon does not list them: copy "
+          "the TopicArn the plugin logs for the first notifications it receives. Empty: any topic, "
+          "but every signature is still verified and every object re-read from Amazon."),
+    Field("ipn_trusted_certificate_url", STRING, "Emulator signing certificate URL (tests only)",
+          "Only for tests against the Amazon Pay emulator: the URL of its SNS test certificate, e.g. "
+          "<API base URL>/_emulator/sns-cert.pem. Refused unless sandbox mode is on and the API base URL "
+          "override points at the same host. Production only ever trusts AWS SNS certificates."),
 )
 
 FIELD_NAMES = tuple(f.name for f in FIELDS)
@@ -124,7 +138,7 @@ def parse_carrier_mapping(text: str) -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        key, sep, code = line.partition("=")
+        key, sep, code = line.rpartition("=")  # the last "=": GraphQL ids may end with "="
         if not sep or not key.strip() or not code.strip():
             raise ValueError(f"line {line!r} is not '<shipping method> = <carrier code>'")
         mapping[key.strip().lower()] = code.strip().upper()
@@ -157,6 +171,9 @@ class ChannelSettings:
     delivery_tracker_enabled: bool = True
     carrier_mapping: str = ""
     capture_on_shipment: bool = False
+    ipn_url: str = ""
+    ipn_topic_arns: str = ""
+    ipn_trusted_certificate_url: str = ""
 
     @classmethod
     def from_items(cls, items: "Iterable[Mapping[str, Any]] | Mapping[str, Any]") -> "ChannelSettings":
@@ -196,6 +213,18 @@ class ChannelSettings:
             return f"{self.api_base_url.rstrip('/')}/_emulator/checkout.js"
         return SCRIPT_URLS.get(self.region, SCRIPT_URLS["na"])
 
+    @property
+    def ipn_topics(self) -> tuple[str, ...]:
+        """The allowed SNS topic ARNs (empty: any topic)."""
+        return tuple(dict.fromkeys(t.strip() for t in self.ipn_topic_arns.split(",") if t.strip()))
+
+    @property
+    def trusted_certificate_url(self) -> str:
+        """The emulator's certificate URL, only when :func:`trusted_certificate_problem` allows it."""
+        if not self.ipn_trusted_certificate_url or trusted_certificate_problem(self):
+            return ""
+        return self.ipn_trusted_certificate_url
+
     def carriers(self) -> dict[str, str]:
         try:
             return parse_carrier_mapping(self.carrier_mapping)
@@ -224,6 +253,42 @@ class ChannelSettings:
         return (f"ChannelSettings(merchant_id={self.merchant_id!r}, store_id={self.store_id!r}, "
                 f"public_key_id={self.public_key_id!r}, region={self.region!r}, sandbox={self.sandbox!r}, "
                 f"payment_intent={self.payment_intent!r}, private_key=***)")
+
+
+_TOPIC_ARN_RE = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z0-9\-]{1,32}:[0-9]{12}:[A-Za-z0-9_\-.]{1,256}$")
+
+
+def _origin(url: str) -> "tuple[str, str] | None":
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, f"{parts.hostname.lower()}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def trusted_certificate_problem(settings: "ChannelSettings") -> "str | None":
+    """Why ``ipn_trusted_certificate_url`` must not be honoured (None: it may be, for tests).
+
+    A test certificate is trusted only in sandbox mode, with the API base URL override set
+    (i.e. against the emulator) and on that same origin: production never trusts anything
+    but AWS SNS certificates.
+    """
+    url = settings.ipn_trusted_certificate_url
+    if not url:
+        return None
+    if not settings.sandbox:
+        return "A test signing certificate is only allowed in sandbox mode."
+    if not settings.api_base_url:
+        return "A test signing certificate is only allowed with the API base URL override (the emulator)."
+    origin = _origin(url)
+    if origin is None or any(c.isspace() for c in url):
+        return "The test signing certificate URL must be an absolute http(s) URL."
+    if origin != _origin(settings.api_base_url):
+        return "The test signing certificate must be served by the API base URL override's host (the emulator)."
+    return None
 
 
 def allowed_currencies(region: str) -> tuple[str, ...]:
@@ -297,6 +362,15 @@ def validate(settings: ChannelSettings) -> dict[str, str]:
         parse_carrier_mapping(settings.carrier_mapping)
     except ValueError as exc:
         errors["carrier_mapping"] = str(exc)
+    bad_topics = [t for t in settings.ipn_topics if not _TOPIC_ARN_RE.match(t)]
+    if bad_topics:
+        errors["ipn_topic_arns"] = (
+            "Notification topics must be SNS topic ARNs like arn:aws:sns:us-east-1:123456789012:Name, "
+            "separated by commas."
+        )
+    problem = trusted_certificate_problem(settings)
+    if problem:
+        errors["ipn_trusted_certificate_url"] = problem
     if settings.capture_on_shipment and settings.payment_intent != PaymentIntent.AUTHORIZE.value:
         errors["capture_on_shipment"] = "Capture on shipment needs the Authorize payment intent."
     if "private_key" not in errors and not (errors.keys() & {"merchant_id", "store_id", "public_key_id", "region"}):

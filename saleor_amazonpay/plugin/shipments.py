@@ -7,8 +7,9 @@ they may run minutes later on another machine.
 
 Rules kept here (see docs/delivery-tracker.md):
 
-* Only fulfillments of orders paid with Amazon Pay (a payment of this gateway holding a
-  ``chargePermissionId``), in a channel where the plugin is active and the feature is on.
+* Only fulfillments of orders paid with Amazon Pay (a Payment of this gateway, or a
+  Transactions API item of this app, holding a ``chargePermissionId``), in a channel where
+  the plugin is active and the feature is on.
   Everything else is left alone: no Amazon call, no order note.
 * Delivery Tracker: one POST per (tracking number, charge permission). What Amazon
   accepted is recorded in the fulfillment's private metadata (:data:`TRACKER_META_KEY`),
@@ -98,11 +99,29 @@ def amazon_payments(order_id, *, lock: bool = False):
     return [p for p in queryset if (p.metadata or {}).get(META_CHARGE_PERMISSION_ID)]
 
 
-def is_amazon_order(order_id) -> bool:
-    from saleor.payment.models import Payment
+def amazon_transaction_items(order_id):
+    """Transactions API items of Amazon Pay on the order holding a charge permission, newest first."""
+    from saleor.payment.models import TransactionItem
 
-    return Payment.objects.filter(order_id=order_id, gateway=PLUGIN_ID,
-                                  metadata__has_key=META_CHARGE_PERMISSION_ID).exists()
+    return list(TransactionItem.objects.filter(order_id=order_id, app_identifier=PLUGIN_ID,
+                                               metadata__has_key=META_CHARGE_PERMISSION_ID).order_by("-pk"))
+
+
+def charge_permission_of(order_id) -> "str | None":
+    """The order's Amazon charge permission: from its Payment (checkoutComplete flow) or
+    from its TransactionItem (Transactions API flow)."""
+    for holder in amazon_payments(order_id) or amazon_transaction_items(order_id):
+        return holder.metadata[META_CHARGE_PERMISSION_ID]
+    return None
+
+
+def is_amazon_order(order_id) -> bool:
+    from saleor.payment.models import Payment, TransactionItem
+
+    return (Payment.objects.filter(order_id=order_id, gateway=PLUGIN_ID,
+                                   metadata__has_key=META_CHARGE_PERMISSION_ID).exists()
+            or TransactionItem.objects.filter(order_id=order_id, app_identifier=PLUGIN_ID,
+                                              metadata__has_key=META_CHARGE_PERMISSION_ID).exists())
 
 
 def add_note(order, message: str) -> None:
@@ -130,7 +149,7 @@ def _save_meta(fulfillment, key: str, value: dict) -> None:
 
 def _carrier_label(code: str) -> str:
     name = KNOWN_CARRIERS.get(code)
-    return f"{code} ({name})" if name else code
+    return f"{code} ({name})" if name and name != code else code
 
 
 # -- scheduling (runs in the web process, after the fulfillment's transaction committed) ------
@@ -214,7 +233,8 @@ def _shipping_method_ids(order) -> "list[str]":
         return []
     from graphql_relay import to_global_id
 
-    return [str(pk), to_global_id("ShippingMethodType", str(pk)), to_global_id("ShippingMethod", str(pk))]
+    global_ids = [to_global_id(kind, str(pk)) for kind in ("ShippingMethodType", "ShippingMethod")]
+    return [str(pk)] + global_ids + [g.rstrip("=") for g in global_ids]
 
 
 def carrier_for(settings: ChannelSettings, fulfillment, order, tracking_number: str) -> CarrierChoice:
@@ -276,10 +296,9 @@ def post_delivery_tracker(fulfillment_id: int, *, attempt: int = 1, final_attemp
         tracking_number = (fulfillment.tracking_number or "").strip()
         if not tracking_number:
             return _done("no tracking number")
-        payments = amazon_payments(order.pk)
-        if not payments:
+        charge_permission_id = charge_permission_of(order.pk)
+        if not charge_permission_id:
             return _done("not paid with Amazon Pay")
-        charge_permission_id = payments[0].metadata[META_CHARGE_PERMISSION_ID]
         posted = _meta(fulfillment, TRACKER_META_KEY)
         if posted.get("trackingNumber") == tracking_number and posted.get("chargePermissionId") == charge_permission_id:
             return _done("already posted")
@@ -371,6 +390,12 @@ def capture_fulfillment(fulfillment_id: int, *, attempt: int = 1, final_attempt:
     with transaction.atomic():
         payments = amazon_payments(order.pk, lock=True)
         if not payments:
+            if amazon_transaction_items(order.pk):
+                # Transactions API orders are charged through their TransactionItem
+                # (transactionRequestAction), which this feature does not drive.
+                add_note(order, f"Amazon Pay: fulfillment #{fulfillment.composed_id} was not captured on shipment: "
+                                f"this order was paid through the Transactions API. Charge it from the order's "
+                                f"Amazon Pay transaction in the dashboard.")
             return _done("not paid with Amazon Pay")
         payment = payments[0]
         outcome, captured = _capture_locked(settings, payment, fulfillment, order, attempt, final_attempt)
@@ -384,7 +409,7 @@ def _capture_locked(settings: ChannelSettings, payment, fulfillment, order, atte
     from saleor.core.prices import quantize_price
     from saleor.payment import ChargeStatus
 
-    from .gateway import idempotency_key
+    from .session_flow import idempotency_key
 
     state = saleor_data.private_state(payment)
     captures = list(state.get("captures", []))
@@ -425,7 +450,7 @@ def _capture_locked(settings: ChannelSettings, payment, fulfillment, order, atte
                 if current.state is ChargeState.CAPTURED:
                     if current.captured_amount != price:
                         done = current.captured_amount.formatted() if current.captured_amount else "?"
-                        raise _Refused(f"charge {charge_id} was already captured outside Saleor ({done})")
+                        raise _Refused(f"charge {charge_id} was already captured outside Saleor ({done})") from None
                     charge = current  # our own capture whose answer was lost
                 else:
                     # The authorization expired (30 days) or was closed: charge the permission.
@@ -441,12 +466,12 @@ def _capture_locked(settings: ChannelSettings, payment, fulfillment, order, atte
                         fulfillment.pk, attempt, error)
             return Outcome(False, "retry", error), None
         logger.warning("Amazon Pay capture of fulfillment %s failed: %s", fulfillment.pk, error)
-        tail = (f" after {attempt} attempts" if error.should_retry else "")
-        add_note(order, f"Amazon Pay: capturing {price.formatted()} for fulfillment {label} failed{tail}: {error}. "
+        tail = f" after {attempt} attempts" if error.should_retry else ""
+        add_note(order, f"Amazon Pay: capturing {_money(price)} for fulfillment {label} failed{tail}: {error}. "
                         f"Capture the amount from the dashboard or Seller Central.")
         return _done("failed"), None
     except _Refused as refused:
-        add_note(order, f"Amazon Pay: capturing {price.formatted()} for fulfillment {label} failed: {refused}. "
+        add_note(order, f"Amazon Pay: capturing {_money(price)} for fulfillment {label} failed: {refused}. "
                         f"Capture the amount from the dashboard or Seller Central.")
         return _done("refused"), None
 
@@ -459,9 +484,13 @@ class _Refused(Exception):
     pass
 
 
+def _money(price: Price) -> str:
+    return f"{price.formatted()} {price.currency_code}"
+
+
 def _charge_permission(client, settings: ChannelSettings, payment, fulfillment, charge_permission_id: str,
                        price: Price):
-    from .gateway import idempotency_key
+    from .session_flow import idempotency_key
 
     return client.create_charge(
         charge_permission_id, price, capture_now=True,
@@ -512,9 +541,10 @@ def _after_capture(order, payment, fulfillment, captured: dict) -> None:
         order_charged(fetch_order_info(order), None, None, price.amount, payment,
                       get_plugins_manager(allow_replica=False), site_settings)
         shipping = " (including shipping)" if captured["withShipping"] else ""
-        add_note(order, f"Amazon Pay: captured {price.formatted()}{shipping} for fulfillment {label} "
-                        f"(charge {captured['chargeId']}); {payment.captured_amount} of {payment.total} "
-                        f"{payment.currency} captured so far.")
+        so_far = Price(payment.captured_amount, payment.currency).formatted()
+        total = _money(Price(payment.total, payment.currency))
+        add_note(order, f"Amazon Pay: captured {_money(price)}{shipping} for fulfillment {label} "
+                        f"(charge {captured['chargeId']}); {so_far} of {total} captured so far.")
     else:
-        add_note(order, f"Amazon Pay: the capture of {price.formatted()} for fulfillment {label} is pending at "
+        add_note(order, f"Amazon Pay: the capture of {_money(price)} for fulfillment {label} is pending at "
                         f"Amazon (charge {captured['chargeId']}, {captured['state'].value}).")

@@ -260,6 +260,13 @@ def test_authorization_expires_unused(emulator_app, client, authorized):
     assert charge.state is ChargeState.CANCELED and charge.status.reason_code == "ExpiredUnused"
 
 
+def test_authorization_expiry_is_notified(emulator_app, client, authorized):
+    before = len(emulator_app.ipn.deliveries)
+    emulator_app.advance_clock(2 * 24 * 3600 + 1)
+    [expired] = emulator_app.ipn.deliveries[before:]
+    assert expired.message["ObjectType"] == "CHARGE" and expired.message["ObjectId"] == authorized.charge_id
+
+
 def test_live_authorizations_last_30_days(key_pair):
     app = EmulatorApp(settings=EmulatorSettings())
     live = make_client(app, new_merchant(app, key_pair, env="live").config)

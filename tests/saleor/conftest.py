@@ -108,6 +108,10 @@ else:
         "saleor.webhook.tests.circuit_breaker.fixtures",
         # Ours: the emulator, the configured plugin and a storefront driver.
         "amazonpay_fixtures",
+        # Notifications: delivering the emulator's signed IPNs to the plugin endpoint.
+        "ipn_fixtures",
+        # Transactions API: both plugins behind Saleor's WebhookPlugin, the App identity.
+        "transactions_fixtures",
     ]
 
     def pytest_addoption(parser):

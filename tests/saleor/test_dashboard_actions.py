@@ -152,16 +152,17 @@ def test_amazon_errors_reach_staff_with_the_reason(amazonpay, staff_client, chec
 
 def test_capture_after_a_lost_answer_is_not_doubled(amazonpay, staff_client, checkout_with_item_and_shipping, emulator):
     order, payment = _paid_order(amazonpay, checkout_with_item_and_shipping)
-    # Amazon captures but every answer is lost until the client gives up.
+    # Amazon captures but every answer is lost until the client gives up: the plugin
+    # reads the charge before failing, sees it captured, and records the capture.
     emulator.app.add_fault("drop-response", "CaptureCharge", count=4)
     data = _gql(staff_client, CAPTURE, {"id": _pid(payment)}, "paymentCapture")
-    assert data["errors"]
+    assert not data["errors"], data["errors"]
+    assert data["payment"]["chargeStatus"] == "FULLY_CHARGED"
     emulator.app.faults.clear()
-    retry = _gql(staff_client, CAPTURE, {"id": _pid(payment)}, "paymentCapture")
-    assert not retry["errors"], retry["errors"]
     [charge] = amazonpay.objects()["charges"]
     assert Decimal(charge["captureAmount"]["amount"]) == payment.total
-    assert amazonpay.objects()["charges"][0]["statusDetails"]["state"] == "Captured"
+    assert charge["statusDetails"]["state"] == "Captured"
+    assert amazonpay.operations().count("GetCharge") >= 1
 
 
 def test_staff_read_the_amazon_ids_in_payment_metadata(amazonpay, staff_client, checkout_with_item_and_shipping):
