@@ -53,8 +53,8 @@ FIELDS: tuple[Field, ...] = (
           "The ID Amazon gave the public key you registered in Integration Central. IDs starting "
           "with SANDBOX- or LIVE- already decide the environment."),
     Field("private_key", SECRET_MULTILINE, "Private key",
-          "The PEM private key matching the public key ID. Stored encrypted at rest by your "
-          "database settings; never shown again after saving."),
+          "The PEM private key matching the public key ID. Saleor never returns it through its API "
+          "after saving; protect it at rest like any credential in your database."),
     Field("private_key_passphrase", PASSWORD, "Private key passphrase",
           "Only if the private key is encrypted with a passphrase."),
     Field("region", STRING, "Region",
