@@ -33,19 +33,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import saleor_common as sc  # noqa: E402
 
-_TABLE_RE = re.compile(r'^\s*(SELECT|INSERT|UPDATE|DELETE|SAVEPOINT|RELEASE|ROLLBACK)\b.*?'
-                       r'(?:FROM|INTO|UPDATE)\s+"?([a-z0-9_]+)"?', re.I | re.S)
+_FROM_RE = re.compile(r'\b(?:FROM|INTO)\s+"?([a-z0-9_]+)"?', re.I)
+_UPDATE_RE = re.compile(r'^\s*UPDATE\s+"?([a-z0-9_]+)"?', re.I)
 
 
 def query_shape(sql: str) -> str:
-    """``SELECT payment_payment`` etc.: verb and first table, to compare query mixes."""
-    match = _TABLE_RE.match(sql)
-    if not match:
-        return sql.split()[0].upper() if sql.strip() else "?"
-    verb, table = match.group(1).upper(), match.group(2)
-    if verb == "UPDATE":
-        table = re.match(r'\s*UPDATE\s+"?([a-z0-9_]+)', sql, re.I).group(1)
-    return f"{verb} {table}"
+    """``SELECT payment_payment`` etc.: verb and main table (outside subqueries)."""
+    words = sql.split()
+    if not words:
+        return "?"
+    verb = words[0].upper()
+    update = _UPDATE_RE.match(sql)
+    if update:
+        return f"UPDATE {update.group(1)}"
+    for match in _FROM_RE.finditer(sql):
+        prefix = sql[:match.start()]
+        if prefix.count("(") == prefix.count(")"):
+            return f"{verb} {match.group(1)}"
+    return verb
 
 
 class Recorder:

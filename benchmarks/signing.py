@@ -294,7 +294,7 @@ def main(argv: "list[str] | None" = None) -> int:
             ssl_wall_runs.append(openssl_speed(seconds / rounds, elapsed=True))
     ours = dict(max(ours_runs, key=lambda r: r["per_second"]),
                 per_cpu_second=max(r["per_cpu_second"] for r in ours_runs))
-    ours_raw = python_sign_string(key, seconds)
+    ours_raw = max((python_sign_string(key, seconds / rounds) for _ in range(rounds)), key=lambda r: r["per_second"])
     ours_rest = python_non_rsa_work(seconds)
     node = {"error": "skipped (--skip-node)"} if args.skip_node else node_benchmarks(pem, seconds)
     def best(runs: list) -> dict:
