@@ -309,7 +309,7 @@ def capture_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
             except (TransportError, ServerError) as unknown:
                 # The client's retries ran out without an answer, but Amazon may have
                 # captured (lost answers, 5xx after processing): read before failing.
-                charge = _captured_anyway(client, charge_id, amount, unknown)
+                charge = session_flow.captured_anyway(client, charge_id, amount, unknown)
             except InvalidStateError:
                 # The authorization can no longer be captured (expired after 30 days, or
                 # already captured): charge the permission again instead.
@@ -332,18 +332,6 @@ def capture_payment(settings: ChannelSettings, info: PaymentData) -> GatewayResp
     saleor_data.save_payment_meta(payment, public={META_CHARGE_ID: charge.charge_id}, private={"captures": captures})
     return _response(info, kind=result_kind, transaction_id=charge.charge_id, psp_reference=charge.charge_id,
                      raw={"chargeId": charge.charge_id, "state": charge.state.value})
-
-
-def _captured_anyway(client, charge_id: str, amount: Price, error: AmazonPayError) -> Charge:
-    """The charge when Amazon did capture exactly ``amount`` on it; else re-raise ``error``."""
-    try:
-        current = client.get_charge(charge_id)
-    except AmazonPayError:
-        raise error from None
-    if current.state is ChargeState.CAPTURED and current.captured_amount == amount:
-        logger.info("Amazon Pay capture of charge %s: the answer was lost but the charge is captured", charge_id)
-        return current
-    raise error
 
 
 def _new_charge(client, settings: ChannelSettings, charge_permission_id: str, amount: Price, key: str) -> Charge:

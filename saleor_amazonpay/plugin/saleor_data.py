@@ -21,7 +21,12 @@ def load_payment(payment_id: int):
 
 
 def private_state(payment) -> dict:
-    raw = (payment.private_metadata or {}).get(PRIVATE_META_KEY)
+    return private_json(payment, PRIVATE_META_KEY)
+
+
+def private_json(instance, key: str) -> dict:
+    """A JSON object stored under ``key`` in a model's private metadata ({} when absent or invalid)."""
+    raw = (instance.private_metadata or {}).get(key)
     if not raw:
         return {}
     try:

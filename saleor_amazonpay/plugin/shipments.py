@@ -132,14 +132,7 @@ def add_note(order, message: str) -> None:
 
 
 def _meta(fulfillment, key: str) -> dict:
-    raw = (fulfillment.private_metadata or {}).get(key)
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+    return saleor_data.private_json(fulfillment, key)
 
 
 def _save_meta(fulfillment, key: str, value: dict) -> None:
